@@ -1,0 +1,3 @@
+"""Imports every command module so each registers its subcommands on the root group."""
+
+from assistant.cli import ask, info  # noqa: F401

@@ -1,0 +1,122 @@
+"""`assistant version`, `config`, `models` and `setup`: what is installed and how it is set."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from assistant import __version__
+from assistant.cli.app import Context, cli, pass_context
+from assistant.settings import cache_dir, home_dir, settings_rows, user_config_file
+
+
+@cli.command()
+def version() -> None:
+    """Print the version of assistant and of its main libraries."""
+    import importlib.metadata as md
+
+    click.echo(f"assistant {__version__}")
+    for package in ("torch", "transformers", "peft", "sentence-transformers", "faiss-cpu"):
+        try:
+            click.echo(f"  {package} {md.version(package)}")
+        except md.PackageNotFoundError:
+            click.echo(f"  {package} not installed")
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+@pass_context
+def config_command(ctx: Context, as_json: bool) -> None:
+    """Print the effective settings and where each value came from.
+
+    Values come from the packaged defaults, then the user config file, then --config FILE,
+    then environment variables ASSISTANT_<KEY> (e.g. ASSISTANT_MAX_NEW_TOKENS=128).
+    """
+    loaded = ctx.settings
+    rows = settings_rows(loaded)
+    paths = {
+        "home": str(home_dir()),
+        "user_config": str(user_config_file()),
+        "cache": str(cache_dir(loaded.settings)),
+    }
+    if as_json:
+        click.echo(json.dumps({"settings": rows, "paths": paths}, indent=2, default=str))
+        return
+    table = Table(title="Effective settings", title_justify="left")
+    for column in ("key", "value", "source"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["key"], repr(row["value"]), row["source"])
+    console = Console()
+    console.print(table)
+    for name, value in paths.items():
+        console.print(f"[bold]{name}[/]: {value}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+def models(ctx: Context, as_json: bool) -> None:
+    """Show the base model and the embedder: names, folders, sizes and load times."""
+    from assistant.models import folder_size, load_base_model, load_embedder, resolve_embedder_path
+
+    loaded = ctx.settings
+    base = load_base_model(loaded)
+    start = time.perf_counter()
+    embedder = load_embedder(loaded)
+    embedder_seconds = time.perf_counter() - start
+    embedder_path = resolve_embedder_path(loaded)
+    report = {
+        "base_model": {
+            "name": base.name,
+            "path": str(base.path),
+            "bytes": folder_size(base.path),
+            "parameters": sum(p.numel() for p in base.model.parameters()),
+            "dtype": str(base.model.dtype).removeprefix("torch."),
+            "load_seconds": round(base.load_seconds, 3),
+        },
+        "embedder": {
+            "name": loaded.settings.models.embedder,
+            "path": str(embedder_path),
+            "bytes": folder_size(embedder_path),
+            "dimension": embedder.get_embedding_dimension(),
+            "load_seconds": round(embedder_seconds, 3),
+        },
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    table = Table()
+    for column in ("model", "name", "folder", "size", "load"):
+        table.add_column(column)
+    for kind, row in report.items():
+        table.add_row(
+            kind,
+            row["name"],
+            row["path"],
+            f"{row['bytes'] / 1e6:.0f} MB",
+            f"{row['load_seconds']:.2f} s",
+        )
+    Console().print(table)
+
+
+@cli.command()
+@pass_context
+def setup(ctx: Context) -> None:
+    """Prepare everything for first use: convert the base model once. Fast when already done."""
+    from assistant.models import PACKAGED_BASE, converted_dir, resolve_base_path
+
+    loaded = ctx.settings
+    if (
+        loaded.settings.models.base_model == PACKAGED_BASE
+        and (converted_dir(loaded) / "SOURCE").is_file()
+    ):
+        click.echo("base model: ready")
+    else:
+        start = time.perf_counter()
+        path = resolve_base_path(loaded)
+        click.echo(f"base model: ready in {path} ({time.perf_counter() - start:.0f} s)")

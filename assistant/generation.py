@@ -1,0 +1,209 @@
+"""The streaming generation primitive: chat messages in, text pieces out as tokens are produced.
+
+`model.generate` runs in a worker thread and hands each new token to a streamer; the caller's
+iterator turns tokens into text. Cancellation (an Event set from any thread, or the consumer
+closing the iterator) stops generation at the next token.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.models import LoadedModel
+from assistant.settings import GenerationSettings
+
+_DONE = object()
+
+
+@dataclass
+class GenerationStats:
+    """Filled in while a stream runs; complete once the iterator is exhausted."""
+
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    first_token_s: float = 0.0  # from the call until the first new token
+    total_s: float = 0.0
+    cancelled: bool = False
+    finish_reason: str = ""  # "stop" (end of turn), "length" (max tokens) or "cancelled"
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        decode_s = self.total_s - self.first_token_s
+        return (self.new_tokens - 1) / decode_s if self.new_tokens > 1 and decode_s > 0 else 0.0
+
+
+@dataclass
+class GenerationOptions:
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 0.9
+    repetition_penalty: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: GenerationSettings, **overrides: Any) -> GenerationOptions:
+        values = settings.model_dump()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+class _TokenQueue:
+    """A transformers streamer: `generate` calls put() with the prompt, then each new token."""
+
+    def __init__(self) -> None:
+        self.tokens: queue.Queue[Any] = queue.Queue()
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        for token in value.reshape(-1).tolist():
+            self.tokens.put(token)
+
+    def end(self) -> None:
+        self.tokens.put(_DONE)
+
+
+class _Cancelled:
+    """A stopping criterion that ends generation as soon as the event is set."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
+
+
+_generate_lock = threading.Lock()
+
+
+def encode_chat(handle: LoadedModel, messages: Sequence[dict[str, str]]) -> Any:
+    """Token ids (1 x n tensor) of the chat with the assistant turn opened."""
+    encoded = handle.tokenizer.apply_chat_template(
+        list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    return encoded["input_ids"]
+
+
+def generate_kwargs(handle: LoadedModel, options: GenerationOptions) -> dict[str, Any]:
+    """The keyword arguments for `model.generate` that the streaming path uses."""
+    tokenizer = handle.tokenizer
+    end_ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": options.max_new_tokens,
+        "eos_token_id": sorted(i for i in end_ids if isinstance(i, int) and i >= 0),
+        "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
+        "repetition_penalty": options.repetition_penalty,
+    }
+    if options.temperature > 0:
+        kwargs.update(do_sample=True, temperature=options.temperature, top_p=options.top_p)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    kwargs.update(options.extra)
+    return kwargs
+
+
+def stream_tokens(
+    handle: LoadedModel,
+    input_ids: Any,
+    options: GenerationOptions,
+    *,
+    cancel: threading.Event | None = None,
+    stats: GenerationStats | None = None,
+    model: Any = None,
+) -> Iterator[str]:
+    """Yield text pieces as the model produces them. `model` defaults to the base model (the
+    router passes the adapter-wrapped one). Closing the iterator cancels generation."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    cancel = cancel or threading.Event()
+    stats = stats if stats is not None else GenerationStats()
+    model = model if model is not None else handle.model
+    streamer = _TokenQueue()
+    errors: list[BaseException] = []
+    stats.prompt_tokens = int(input_ids.shape[-1])
+    kwargs = generate_kwargs(handle, options)
+
+    def run() -> None:
+        try:
+            with _generate_lock, torch.inference_mode():
+                model.generate(
+                    input_ids=input_ids,
+                    attention_mask=torch.ones_like(input_ids),
+                    streamer=streamer,
+                    stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
+                    **kwargs,
+                )
+        except BaseException as exc:  # surfaced in the consumer's thread below
+            errors.append(exc)
+        finally:
+            streamer.end()
+
+    start = time.perf_counter()
+    worker = threading.Thread(target=run, name="assistant-generate", daemon=True)
+    worker.start()
+    tokenizer = handle.tokenizer
+    end_ids = set(kwargs["eos_token_id"])
+    token_ids: list[int] = []
+    emitted = ""
+    finished_by_eos = False
+    try:
+        while True:
+            token = streamer.tokens.get()
+            if token is _DONE:
+                break
+            if stats.new_tokens == 0:
+                stats.first_token_s = time.perf_counter() - start
+            stats.new_tokens += 1
+            if token in end_ids:
+                finished_by_eos = True
+                continue
+            token_ids.append(token)
+            text = tokenizer.decode(token_ids, skip_special_tokens=True)
+            # A multi-byte character split over tokens decodes to U+FFFD until it is complete.
+            if text.endswith("\ufffd"):
+                continue
+            if len(text) > len(emitted) and text.startswith(emitted):
+                piece, emitted = text[len(emitted) :], text
+                yield piece
+        text = tokenizer.decode(token_ids, skip_special_tokens=True)
+        if len(text) > len(emitted) and text.startswith(emitted):
+            yield text[len(emitted) :]
+    finally:
+        if worker.is_alive():
+            cancel.set()
+        worker.join()
+        stats.total_s = time.perf_counter() - start
+        stats.cancelled = cancel.is_set() and not finished_by_eos
+        if stats.cancelled:
+            stats.finish_reason = "cancelled"
+        elif finished_by_eos:
+            stats.finish_reason = "stop"
+        else:
+            stats.finish_reason = "length"
+    if errors:
+        raise errors[0]
+
+
+def stream_chat(
+    handle: LoadedModel,
+    messages: Sequence[dict[str, str]],
+    options: GenerationOptions,
+    *,
+    cancel: threading.Event | None = None,
+    stats: GenerationStats | None = None,
+    model: Any = None,
+) -> Iterator[str]:
+    """Stream the assistant's reply to `messages` (dicts with role and content)."""
+    return stream_tokens(
+        handle, encode_chat(handle, messages), options, cancel=cancel, stats=stats, model=model
+    )

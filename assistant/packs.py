@@ -88,8 +88,24 @@ def list_packs() -> list[DomainPack]:
     return list(packs.values())
 
 
-def find_pack(name: str) -> DomainPack:
-    """The pack called `name`, or an error that lists the packs and the closest name."""
+def pack_at(path: Path | str) -> DomainPack:
+    """The pack in the folder `path` (any location); its folder name must be a valid pack name."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise AssistantError(f"{root} is not a folder; a pack is a folder with a pack.toml")
+    root = root.resolve()
+    check_name(root.name)
+    return DomainPack(root.name, root)
+
+
+def find_pack(name: str | Path) -> DomainPack:
+    """The pack called `name`, or an error that lists the packs and the closest name.
+
+    A `str` is always a pack name (so `..` or `a/b` from an untrusted caller is refused); a
+    `Path` names a pack folder anywhere.
+    """
+    if isinstance(name, Path):
+        return pack_at(name)
     check_name(name)
     packs = {p.name: p for p in list_packs()}
     if name in packs:
@@ -98,3 +114,10 @@ def find_pack(name: str) -> DomainPack:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     available = ", ".join(packs) or "none yet (create one with `assistant pack new NAME`)"
     raise AssistantError(f"unknown pack {name!r}.{hint} Packs: {available}")
+
+
+def pack_from_argument(argument: str) -> DomainPack:
+    """A command-line PACK argument: a pack name, or a folder path (one with a slash, or `.`)."""
+    if "/" in argument or "\\" in argument or argument in (".", ".."):
+        return pack_at(argument)
+    return find_pack(argument)

@@ -1,0 +1,328 @@
+"""Check a whole domain pack and report every problem at once, each with its file and line.
+
+`validate_pack(pack)` reads pack.toml, `sft/train.jsonl` and `eval/qa.jsonl`, and checks that
+every `source` names a document inside the pack's `docs/` folder and that every eval fact occurs
+in its source document (case-insensitive, whitespace-normalized). It never raises for a broken
+pack: broken is what it reports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from assistant.pack_format import EvalLine, PackConfig, SftLine
+from assistant.packs import DomainPack
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a pack: where (file, JSONL/TOML line, TOML key) and what."""
+
+    file: str
+    line: int | None
+    key: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        key = f" [{self.key}]" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- pack.toml
+
+_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)\s*=""")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """`section.key` (or `key` at the top) -> 1-based line where it is set; a table -> its line.
+
+    A light scan, good enough to point at the line of a well-formed file's key; multi-line
+    strings are skipped so their contents are never taken for keys.
+    """
+    lines: dict[str, int] = {}
+    section = ""
+    in_multiline: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if in_multiline:
+            if raw.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+        if match := _TABLE.match(raw):
+            section = match.group(1).strip().strip("\"'")
+            lines.setdefault(section, number)
+            continue
+        if match := _KEY.match(raw):
+            key = match.group(1).strip("\"'")
+            lines.setdefault(f"{section}.{key}" if section else key, number)
+            rest = raw[match.end() :]
+            for quote in ('"""', "'''"):
+                if rest.count(quote) % 2 == 1:
+                    in_multiline = quote
+    return lines
+
+
+def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    match = re.search(r"at line (\d+)", str(exc))
+    return int(match.group(1)) if match else getattr(exc, "lineno", None)
+
+
+def _pydantic_problems(
+    exc: ValidationError, file: str, line_of: dict[str, int] | None = None, line: int | None = None
+) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        key = ".".join(loc) or None
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key {key!r}"
+        elif error["type"] == "missing":
+            message = f"missing required key {key!r}"
+        elif error["type"] == "string_too_short" and error.get("input", None) is not None:
+            message = f"{key} must not be empty"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            if key:
+                message = f"{key}: {message}"
+        where = line
+        if line_of is not None and key:
+            # The key's own line, else its table's line, else the first key of the path.
+            for candidate in (key, ".".join(loc[:2]), loc[0]):
+                if candidate in line_of:
+                    where = line_of[candidate]
+                    break
+        problems.append(Problem(file, where, key, message))
+    return problems
+
+
+def check_pack_toml(pack: DomainPack) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The raw pack.toml data (None if unreadable) and the problems found in it."""
+    file = str(pack.pack_toml)
+    try:
+        raw = pack.pack_toml.read_bytes()
+    except FileNotFoundError:
+        return None, [Problem(file, None, None, "pack.toml is missing: every pack needs one")]
+    except OSError as exc:
+        return None, [Problem(file, None, None, f"cannot read pack.toml: {exc.strerror}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        message = f"not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8"
+        return None, [Problem(file, line, None, message)]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return None, [Problem(file, _toml_error_line(exc), None, f"not valid TOML: {exc}")]
+    line_of = _key_lines(text)
+    problems: list[Problem] = []
+    try:
+        PackConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, file, line_of))
+    name = data.get("name")
+    if isinstance(name, str) and name != pack.root.name:
+        message = f"name {name!r} must equal the pack's folder name {pack.root.name!r}"
+        problems.append(Problem(file, line_of.get("name"), "name", message))
+    return (None if problems else data), problems
+
+
+# ----------------------------------------------------------------------------- documents
+
+
+class _TextOfHtml(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def normalize(text: str) -> str:
+    """Case-folded, with runs of whitespace made one space: how facts are matched."""
+    return " ".join(text.casefold().split())
+
+
+@lru_cache(maxsize=256)
+def _document_text_cached(path: str, mtime_ns: int, size: int) -> str | None:
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix == ".pdf":
+        try:
+            from pypdf import PdfReader
+
+            return "\n".join(page.extract_text() or "" for page in PdfReader(file).pages)
+        except Exception:
+            return None
+    try:
+        text = file.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    if suffix in (".html", ".htm"):
+        parser = _TextOfHtml()
+        parser.feed(text)
+        return unescape(" ".join(parser.parts))
+    if suffix in (".md", ".markdown", ".txt", ".rst", ".text", ""):
+        return text
+    return None
+
+
+def document_text(path: Path) -> str | None:
+    """The plain text of a document for fact checks, or None when its type cannot be read."""
+    stat = path.stat()
+    return _document_text_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def fact_in_text(fact: str, text: str) -> bool:
+    """Does `fact` occur in `text`, ignoring case, whitespace and Markdown emphasis marks?"""
+    needle = normalize(fact)
+    if needle in normalize(text):
+        return True
+    plain = re.sub(r"[*_`]", "", text)
+    return normalize(re.sub(r"[*_`]", "", fact)) in normalize(plain)
+
+
+def resolve_source(pack: DomainPack, source: str) -> tuple[Path | None, str | None]:
+    """The document a `source` names, or an explanation of why it names none.
+
+    Sources are POSIX paths relative to the pack folder, inside `docs/` (an optional `#anchor`
+    is allowed); absolute paths and `..` are refused so a pack can never point outside itself.
+    """
+    relative = source.split("#", 1)[0].strip()
+    posix = PurePosixPath(relative.replace("\\", "/"))
+    if not relative or posix.is_absolute() or re.match(r"^[A-Za-z]:", relative):
+        return None, f"source {source!r} must be a path relative to the pack folder"
+    if ".." in posix.parts:
+        return None, f"source {source!r} leaves the pack folder ('..' is not allowed)"
+    if posix.parts[0] != "docs":
+        return None, f"source {source!r} must be a document under docs/"
+    path = pack.root.joinpath(*posix.parts)
+    try:
+        path.resolve().relative_to(pack.docs_dir.resolve())
+    except ValueError:
+        return None, f"source {source!r} resolves outside the pack's docs/ folder"
+    if not path.is_file():
+        return None, f"source {source!r} names a document that does not exist"
+    return path, None
+
+
+# ----------------------------------------------------------------------------- JSONL files
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, parsed JSON or None, error or None) for every non-blank line."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, None, f"not valid UTF-8 (byte {exc.start} of the line)"
+                continue
+            if not text.strip():
+                continue
+            try:
+                yield number, json.loads(text), None
+            except json.JSONDecodeError as exc:
+                yield number, None, f"not valid JSON: {exc.msg} (column {exc.colno})"
+
+
+def _check_lines(
+    path: Path, model: type[BaseModel], label: str
+) -> tuple[list[tuple[int, Any]], list[Problem]]:
+    file = str(path)
+    if not path.is_file():
+        hint = "create it (it may be empty)"
+        return [], [Problem(file, None, None, f"{label} file is missing: {hint}")]
+    rows: list[tuple[int, Any]] = []
+    problems: list[Problem] = []
+    try:
+        for number, value, error in iter_jsonl(path):
+            if error:
+                problems.append(Problem(file, number, None, error))
+            elif not isinstance(value, dict):
+                problems.append(Problem(file, number, None, "each line must be a JSON object"))
+            else:
+                try:
+                    rows.append((number, model.model_validate(value)))
+                except ValidationError as exc:
+                    problems.extend(_pydantic_problems(exc, file, line=number))
+    except OSError as exc:
+        problems.append(Problem(file, None, None, f"cannot read: {exc.strerror}"))
+    return rows, problems
+
+
+def check_sft(pack: DomainPack) -> list[Problem]:
+    rows, problems = _check_lines(pack.sft_file, SftLine, "training examples")
+    for number, line in rows:
+        if line.source:
+            _, error = resolve_source(pack, line.source)
+            if error:
+                problems.append(Problem(str(pack.sft_file), number, "source", error))
+    return problems
+
+
+def check_eval(pack: DomainPack) -> list[Problem]:
+    file = str(pack.eval_file)
+    rows, problems = _check_lines(pack.eval_file, EvalLine, "evaluation questions")
+    seen: dict[str, int] = {}
+    for number, line in rows:
+        key = normalize(line.question)
+        if key in seen:
+            message = f"duplicate question (same as line {seen[key]}): {line.question!r}"
+            problems.append(Problem(file, number, "question", message))
+        else:
+            seen[key] = number
+        if not line.source:
+            continue
+        path, error = resolve_source(pack, line.source)
+        if error or path is None:
+            problems.append(Problem(file, number, "source", error or "bad source"))
+            continue
+        text = document_text(path)
+        if text is None:
+            continue
+        for fact in line.facts:
+            if not fact_in_text(fact, text):
+                message = f"fact {fact!r} does not occur in {line.source}"
+                problems.append(Problem(file, number, "facts", message))
+    return problems
+
+
+def check_docs(pack: DomainPack) -> list[Problem]:
+    if not pack.docs_dir.is_dir():
+        return [Problem(str(pack.docs_dir), None, None, "docs/ folder is missing")]
+    if not any(p.is_file() for p in pack.docs_dir.rglob("*") if not p.name.startswith(".")):
+        return [Problem(str(pack.docs_dir), None, None, "docs/ holds no documents")]
+    return []
+
+
+def validate_pack(pack: DomainPack) -> list[Problem]:
+    """Every problem of the pack, in file order; an empty list means the pack is valid."""
+    _, problems = check_pack_toml(pack)
+    return problems + check_docs(pack) + check_sft(pack) + check_eval(pack)

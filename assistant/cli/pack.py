@@ -1,0 +1,306 @@
+"""`assistant pack list|show|validate|new|export|import`: author, check and share domain packs.
+
+A PACK argument is a pack name, or a path to a pack folder (anything with a slash, e.g.
+`./my-pack`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from assistant.cli.app import Context, cli, pass_context
+from assistant.errors import AssistantError
+from assistant.packs import DomainPack, list_packs, pack_from_argument
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _shown(path: str | Path) -> str:
+    """A path relative to the current folder when it is below it, else as is."""
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    except ValueError:
+        return str(path)
+
+
+def _adapter_text(adapter: dict[str, Any]) -> str:
+    if not adapter["trained"]:
+        return "not trained"
+    return f"trained on {adapter['base_model']}" if adapter["base_model"] else "trained"
+
+
+@cli.group()
+def pack() -> None:
+    """Create, inspect, check and share domain packs."""
+
+
+@pack.command("list")
+@JSON_OPTION
+@pass_context
+def list_command(ctx: Context, as_json: bool) -> None:
+    """List the packs: documents, index chunks, adapter and evaluation questions."""
+    from assistant.pack_info import pack_summary
+
+    rows = [pack_summary(p, ctx.settings) for p in list_packs()]
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("No packs yet. Create one with `assistant pack new NAME --from DOCS_FOLDER`.")
+        return
+    table = Table(title="Domain packs", title_justify="left")
+    for column in ("name", "title", "documents", "chunks", "adapter", "eval questions"):
+        table.add_column(column, justify="right" if column in ("documents", "chunks") else "left")
+    for row in rows:
+        title = row["title"] or "[red](invalid pack.toml)[/]"
+        chunks = "-" if row["chunks"] is None else str(row["chunks"])
+        table.add_row(
+            row["name"],
+            title,
+            str(row["documents"]),
+            chunks,
+            _adapter_text(row["adapter"]),
+            str(row["eval_questions"]),
+        )
+    Console().print(table)
+
+
+@pack.command()
+@click.argument("name")
+@JSON_OPTION
+@pass_context
+def show(ctx: Context, name: str, as_json: bool) -> None:
+    """Everything about pack NAME: settings, counts, paths, adapter and validation."""
+    from assistant.pack_format import load_pack_config
+    from assistant.pack_info import pack_summary
+    from assistant.pack_validation import validate_pack
+
+    domain = pack_from_argument(name)
+    summary = pack_summary(domain, ctx.settings)
+    problems = validate_pack(domain)
+    config = None
+    if summary["error"] is None:
+        config = load_pack_config(domain, ctx.settings).model_dump()
+    report = {
+        **summary,
+        "paths": {
+            "root": str(domain.root),
+            "pack_toml": str(domain.pack_toml),
+            "docs": str(domain.docs_dir),
+            "sft": str(domain.sft_file),
+            "eval": str(domain.eval_file),
+            "adapter": str(domain.adapter_dir),
+            "sources": str(domain.sources_file),
+            "index": str(domain.index_dir),
+        },
+        "config": config,
+        "valid": not problems,
+        "problems": [p.as_dict() for p in problems],
+    }
+    if as_json:
+        _echo_json(report)
+        return
+    console = Console(highlight=False)
+    console.print(f"[bold]{domain.name}[/]: {summary['title'] or '(invalid pack.toml)'}")
+    if config:
+        console.print(config["description"].strip(), soft_wrap=True)
+    console.print(f"folder: {domain.root}")
+    chunks = "not built" if summary["chunks"] is None else f"{summary['chunks']} chunks"
+    console.print(
+        f"documents: {summary['documents']}   index: {chunks}   "
+        f"training examples: {summary['sft_examples']}   "
+        f"eval questions: {summary['eval_questions']}"
+    )
+    console.print(f"adapter: {_adapter_text(summary['adapter'])}")
+    if config:
+        retrieval, generation = config["retrieval"], config["generation"]
+        console.print(
+            f"answer mode: {config['answer_mode']}   k: {retrieval['k']}   "
+            f"decline below: {retrieval['decline_threshold']}   "
+            f"max new tokens: {generation['max_new_tokens']}   style: {config['style']['kind']}"
+        )
+        if config["attribution"]["text"]:
+            console.print(f"attribution: {config['attribution']['text']}", soft_wrap=True)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s):[/]")
+        for problem in problems:
+            console.print(f"  {_problem_text(problem)}", soft_wrap=True, markup=False)
+    else:
+        console.print("[green]valid[/]")
+
+
+def _problem_text(problem: Any) -> str:
+    where = _shown(problem.file)
+    where = where if problem.line is None else f"{where}:{problem.line}"
+    return f"{where}: {problem.message}"
+
+
+@pack.command()
+@click.argument("name", required=False)
+@JSON_OPTION
+def validate(name: str | None, as_json: bool) -> None:
+    """Check pack NAME (every pack when no name is given); exit 2 if any problem is found."""
+    from assistant.pack_validation import validate_pack
+
+    packs: list[DomainPack] = [pack_from_argument(name)] if name else list_packs()
+    results = [(p, validate_pack(p)) for p in packs]
+    invalid = sum(1 for _, problems in results if problems)
+    if as_json:
+        _echo_json(
+            [
+                {
+                    "pack": p.name,
+                    "path": str(p.root),
+                    "valid": not problems,
+                    "problems": [x.as_dict() for x in problems],
+                }
+                for p, problems in results
+            ]
+        )
+    elif not results:
+        click.echo("No packs found.")
+    else:
+        for domain, problems in results:
+            if not problems:
+                click.echo(f"{domain.name}: valid")
+                continue
+            click.secho(f"{domain.name}: {len(problems)} problem(s)", fg="red", err=True)
+            for problem in problems:
+                click.echo(f"  {_problem_text(problem)}", err=True)
+    if invalid:
+        sys.exit(2)
+
+
+def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
+    """Index the new pack's documents if the knowledge layer is there; say what happened."""
+    try:
+        from assistant.knowledge import open_index
+    except ImportError:
+        return "indexing skipped: the knowledge index is not available in this installation"
+    documents = sorted(p for p in domain.docs_dir.rglob("*") if p.is_file())
+    try:
+        open_index(domain, ctx.settings).add_docs(documents)
+    except AssistantError as exc:
+        raise AssistantError(
+            f"pack created in {domain.root}, but indexing failed: {exc}; fix it and index again"
+        ) from None
+    return f"indexed {len(documents)} document(s)"
+
+
+@pack.command()
+@click.argument("name")
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Copy the documents of this folder into the pack's docs/ (and index them).",
+)
+@click.option("--title", help="The pack's title (default: from the name).")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Create the pack in this folder (e.g. domains/) instead of the user packs folder.",
+)
+@click.option("--no-index", is_flag=True, help="Do not index the documents now.")
+@JSON_OPTION
+@pass_context
+def new(
+    ctx: Context,
+    name: str,
+    from_dir: Path | None,
+    title: str | None,
+    parent: Path | None,
+    no_index: bool,
+    as_json: bool,
+) -> None:
+    """Create pack NAME: a commented pack.toml, docs/, example training and eval lines."""
+    from assistant.pack_scaffold import create_pack
+
+    created = create_pack(name, parent=parent, title=title, from_dir=from_dir)
+    domain = created.pack
+    indexing = "indexing skipped (--no-index)" if no_index else _index_new_pack(domain, ctx)
+    if as_json:
+        _echo_json(
+            {
+                "name": domain.name,
+                "path": str(domain.root),
+                "documents": [str(p) for p in created.documents],
+                "indexing": indexing,
+            }
+        )
+        return
+    click.echo(f"Created pack {domain.name!r} in {domain.root}")
+    click.echo(f"  copied {len(created.documents)} document(s); {indexing}")
+    click.echo("Next: edit pack.toml, docs/, sft/train.jsonl and eval/qa.jsonl, then run")
+    where = domain.name if parent is None else _shown(domain.root)
+    click.echo(f"  assistant pack validate {where}")
+
+
+@pack.command()
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The archive to write (default: ./NAME.tar.gz).",
+)
+@JSON_OPTION
+def export(name: str, output: Path | None, as_json: bool) -> None:
+    """Write pack NAME as one .tar.gz with a SHA-256 manifest (the index is not included)."""
+    from assistant.pack_archive import export_pack
+
+    report = export_pack(pack_from_argument(name), output)
+    if as_json:
+        _echo_json(
+            {
+                "pack": report.pack,
+                "path": str(report.path),
+                "files": report.files,
+                "bytes": report.bytes,
+            }
+        )
+        return
+    click.echo(
+        f"Exported {report.pack}: {report.files} files, {report.bytes:,} bytes -> {report.path}"
+    )
+
+
+@pack.command("import")
+@click.argument("archive", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace an installed pack of the same name.")
+@JSON_OPTION
+def import_command(archive: Path, force: bool, as_json: bool) -> None:
+    """Install a pack archive into the user packs folder after checking every file's hash."""
+    from assistant.pack_archive import import_pack
+
+    report = import_pack(archive, force=force)
+    if as_json:
+        _echo_json(
+            {
+                "pack": report.pack.name,
+                "path": str(report.pack.root),
+                "files": report.files,
+                "bytes": report.bytes,
+                "replaced": report.replaced,
+                "problems": [p.as_dict() for p in report.problems],
+            }
+        )
+        return
+    verb = "Replaced" if report.replaced else "Installed"
+    click.echo(f"{verb} pack {report.pack.name!r} in {report.pack.root} ({report.files} files)")
+    for problem in report.problems:
+        click.secho(f"  warning: {_problem_text(problem)}", fg="yellow", err=True)
+    click.echo("Build its index before use (archives carry none): see `assistant index --help`")

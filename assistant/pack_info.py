@@ -1,0 +1,91 @@
+"""What a domain pack holds, as plain data: document and question counts, the adapter and what
+base it was trained on, the index size. Used by `assistant pack list/show` (and the TUI).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from assistant.errors import AssistantError
+from assistant.pack_format import PackConfig, load_pack_config
+from assistant.packs import DomainPack
+from assistant.settings import LoadedSettings
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def count_documents(pack: DomainPack) -> int:
+    if not pack.docs_dir.is_dir():
+        return 0
+    return sum(
+        1
+        for p in pack.docs_dir.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(pack.root).parts)
+    )
+
+
+def count_lines(path: Any) -> int:
+    """Non-blank lines of a JSONL file (0 when it is missing)."""
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except OSError:
+        return 0
+
+
+def _read_json(path: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def adapter_info(pack: DomainPack, config: PackConfig | None = None) -> dict[str, Any]:
+    """{"trained": bool, "base_model": str | None, "path": str}. The base comes from
+    `adapter/training.json`, else pack.toml's [adapter], else the PEFT adapter_config.json."""
+    folder = pack.adapter_dir
+    trained = any((folder / name).is_file() for name in ADAPTER_FILES)
+    base = _read_json(folder / "training.json").get("base_model")
+    if not base and config is not None:
+        base = config.adapter.base_model
+    if not base and trained:
+        base = _read_json(folder / "adapter_config.json").get("base_model_name_or_path")
+    return {"trained": trained, "base_model": base or None, "path": str(folder)}
+
+
+def index_stats(pack: DomainPack, loaded: LoadedSettings) -> dict[str, int] | None:
+    """{"documents", "chunks"} of the pack's built index, or None when it is not built (or the
+    knowledge layer is not available)."""
+    if not pack.index_dir.exists():
+        return None
+    try:
+        from assistant.knowledge import open_index
+
+        stats = open_index(pack, loaded).stats()
+    except (ImportError, AssistantError, OSError):
+        return None
+    return {"documents": int(stats.documents), "chunks": int(stats.chunks)}
+
+
+def pack_summary(pack: DomainPack, loaded: LoadedSettings) -> dict[str, Any]:
+    """One row of `assistant pack list`: never raises for a broken pack.toml (it says so)."""
+    config: PackConfig | None = None
+    error = None
+    try:
+        config = load_pack_config(pack, loaded)
+    except AssistantError as exc:
+        error = str(exc)
+    index = index_stats(pack, loaded)
+    return {
+        "name": pack.name,
+        "title": config.title if config else None,
+        "path": str(pack.root),
+        "documents": count_documents(pack),
+        "chunks": index["chunks"] if index else None,
+        "adapter": adapter_info(pack, config),
+        "eval_questions": count_lines(pack.eval_file),
+        "sft_examples": count_lines(pack.sft_file),
+        "error": error,
+    }

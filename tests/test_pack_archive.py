@@ -1,0 +1,238 @@
+"""Export/import: a round trip keeps every byte; hostile or damaged archives are refused and
+leave nothing behind."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+from test_pack_helpers import new_pack
+
+from assistant import pack_archive
+from assistant.errors import AssistantError
+from assistant.pack_archive import MANIFEST, export_pack, import_pack
+from assistant.packs import DomainPack, find_pack, user_packs_dir
+
+
+@pytest.fixture
+def pack(tmp_path: Path) -> DomainPack:
+    domain = new_pack(tmp_path / "domains")
+    domain.adapter_dir.mkdir()
+    (domain.adapter_dir / "adapter_model.safetensors").write_bytes(os.urandom(70_000))
+    (domain.adapter_dir / "training.json").write_text('{"base_model": "tiny"}', "utf-8")
+    (domain.docs_dir / "sub").mkdir()
+    (domain.docs_dir / "sub" / "näme with space.txt").write_bytes(b"caf\xc3\xa9\r\nno newline")
+    (domain.root / ".hidden").write_text("not exported", "utf-8")
+    return domain
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def packs_folder_entries() -> list[str]:
+    folder = user_packs_dir()
+    return sorted(p.name for p in folder.iterdir() if p.name != ".packs.lock")
+
+
+def members(archive: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    with tarfile.open(archive) as tar:
+        out = []
+        for member in tar.getmembers():
+            handle = tar.extractfile(member) if member.isfile() else None
+            out.append((member, handle.read() if handle else None))
+        return out
+
+
+def write_tar(path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in entries:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def test_round_trip_is_byte_for_byte(pack: DomainPack, tmp_path: Path) -> None:
+    report = export_pack(pack, tmp_path / "out" / "demo.tar.gz")
+    assert report.path.is_file()
+    names = [m.name for m, _ in members(report.path)]
+    assert f"demo/{MANIFEST}" in names
+    assert "demo/.hidden" not in names
+    assert report.files == len(tree(pack.root))
+    result = import_pack(report.path)
+    assert result.pack.root == user_packs_dir() / "demo"
+    assert result.problems == []
+    assert not result.replaced
+    assert tree(result.pack.root) == tree(pack.root)
+    assert not (result.pack.root / MANIFEST).exists()
+    assert packs_folder_entries() == ["demo"]
+    assert find_pack("demo").root == result.pack.root
+
+
+def test_export_is_reproducible(pack: DomainPack, tmp_path: Path) -> None:
+    first = export_pack(pack, tmp_path / "a.tar.gz").path.read_bytes()
+    second = export_pack(pack, tmp_path / "b.tar.gz").path.read_bytes()
+    assert first == second
+
+
+def test_export_never_includes_the_index(pack: DomainPack, tmp_path: Path) -> None:
+    pack.index_dir.mkdir(parents=True)
+    (pack.index_dir / "index.faiss").write_bytes(b"x")
+    names = [m.name for m, _ in members(export_pack(pack, tmp_path / "a.tar.gz").path)]
+    assert not any("index" in n for n in names)
+
+
+def test_export_refuses_symlinks(pack: DomainPack, tmp_path: Path) -> None:
+    (pack.docs_dir / "link.md").symlink_to(pack.docs_dir / "welcome.md")
+    with pytest.raises(AssistantError, match="symlink"):
+        export_pack(pack, tmp_path / "a.tar.gz")
+    assert not (tmp_path / "a.tar.gz").exists()
+
+
+def test_existing_pack_needs_force(pack: DomainPack, tmp_path: Path) -> None:
+    archive = export_pack(pack, tmp_path / "a.tar.gz").path
+    import_pack(archive)
+    installed = user_packs_dir() / "demo"
+    (installed / "docs" / "local-edit.md").write_text("mine", "utf-8")
+    with pytest.raises(AssistantError, match="--force"):
+        import_pack(archive)
+    assert (installed / "docs" / "local-edit.md").exists()
+    report = import_pack(archive, force=True)
+    assert report.replaced
+    assert not (installed / "docs" / "local-edit.md").exists()
+    assert tree(installed) == tree(pack.root)
+    assert packs_folder_entries() == ["demo"]
+
+
+def test_project_pack_of_same_name_is_not_shadowed(
+    pack: DomainPack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = export_pack(pack, tmp_path / "a.tar.gz").path
+    monkeypatch.setattr("assistant.packs.project_domains_dir", lambda: pack.root.parent)
+    with pytest.raises(AssistantError, match="already exists"):
+        import_pack(archive, force=True)
+    assert packs_folder_entries() == []
+
+
+def _tampered(pack: DomainPack, tmp_path: Path, change) -> Path:
+    archive = export_pack(pack, tmp_path / "good.tar.gz").path
+    entries = [change(info, data) for info, data in members(archive)]
+    return write_tar(tmp_path / "bad.tar.gz", [e for e in entries if e is not None])
+
+
+def test_refuses_a_tampered_file(pack: DomainPack, tmp_path: Path) -> None:
+    def change(info, data):
+        if info.name == "demo/docs/welcome.md":
+            data = data.replace(b"Welcome", b"Malware")
+        return info, data
+
+    with pytest.raises(AssistantError, match="SHA-256"):
+        import_pack(_tampered(pack, tmp_path, change))
+    assert packs_folder_entries() == []
+
+
+def test_refuses_a_file_missing_from_the_manifest(pack: DomainPack, tmp_path: Path) -> None:
+    def change(info, data):
+        if info.name == "demo/docs/welcome.md":
+            info.name = "demo/docs/extra.md"
+        return info, data
+
+    with pytest.raises(AssistantError, match="not listed"):
+        import_pack(_tampered(pack, tmp_path, change))
+    assert packs_folder_entries() == []
+
+
+def test_refuses_an_archive_without_manifest(pack: DomainPack, tmp_path: Path) -> None:
+    def change(info, data):
+        return None if info.name.endswith(MANIFEST) else (info, data)
+
+    with pytest.raises(AssistantError, match="no MANIFEST"):
+        import_pack(_tampered(pack, tmp_path, change))
+
+
+def _with_extra(pack: DomainPack, tmp_path: Path, extra: tarfile.TarInfo, data=None) -> Path:
+    archive = export_pack(pack, tmp_path / "good.tar.gz").path
+    return write_tar(tmp_path / "bad.tar.gz", [*members(archive), (extra, data)])
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("demo/../../evil.txt", "'..'"),
+        ("../evil.txt", "'..'"),
+        ("/tmp/evil.txt", "absolute"),
+        ("other/evil.txt", "two packs"),
+    ],
+)
+def test_refuses_paths_outside_the_pack(
+    pack: DomainPack, tmp_path: Path, name: str, words: str
+) -> None:
+    archive = _with_extra(pack, tmp_path, tarfile.TarInfo(name), b"evil")
+    with pytest.raises(AssistantError, match=words):
+        import_pack(archive)
+    assert packs_folder_entries() == []
+    assert not (tmp_path / "evil.txt").exists()
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE])
+def test_refuses_links(pack: DomainPack, tmp_path: Path, kind: bytes) -> None:
+    info = tarfile.TarInfo("demo/docs/link.md")
+    info.type = kind
+    info.linkname = "/etc/passwd"
+    with pytest.raises(AssistantError, match="links are not allowed"):
+        import_pack(_with_extra(pack, tmp_path, info))
+    assert packs_folder_entries() == []
+
+
+def test_refuses_devices(pack: DomainPack, tmp_path: Path) -> None:
+    info = tarfile.TarInfo("demo/docs/fifo")
+    info.type = tarfile.FIFOTYPE
+    with pytest.raises(AssistantError, match="only files and folders"):
+        import_pack(_with_extra(pack, tmp_path, info))
+
+
+def test_refuses_oversized_members(
+    pack: DomainPack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = export_pack(pack, tmp_path / "a.tar.gz").path
+    monkeypatch.setattr(pack_archive, "MAX_MEMBER_BYTES", 50_000)
+    with pytest.raises(AssistantError, match="limit per file"):
+        import_pack(archive)
+    monkeypatch.setattr(pack_archive, "MAX_MEMBER_BYTES", 10**9)
+    monkeypatch.setattr(pack_archive, "MAX_TOTAL_BYTES", 60_000)
+    with pytest.raises(AssistantError, match="unpacks to more than"):
+        import_pack(archive)
+    assert packs_folder_entries() == []
+
+
+def test_refuses_a_broken_pack_toml(pack: DomainPack, tmp_path: Path) -> None:
+    pack.pack_toml.write_text("name = ", "utf-8")
+    with pytest.raises(AssistantError, match="broken"):
+        import_pack(export_pack(pack, tmp_path / "a.tar.gz").path)
+    assert packs_folder_entries() == []
+
+
+@pytest.mark.parametrize("content", [b"", b"not a tar at all", b"\x1f\x8b\x08\x00garbage"])
+def test_refuses_non_archives(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "x.tar.gz"
+    path.write_bytes(content)
+    with pytest.raises(AssistantError):
+        import_pack(path)
+
+
+def test_manifest_lists_hashes(pack: DomainPack, tmp_path: Path) -> None:
+    archive = export_pack(pack, tmp_path / "a.tar.gz").path
+    data = dict(members(archive))
+    manifest = json.loads(next(d for m, d in data.items() if m.name.endswith(MANIFEST)))
+    assert manifest["name"] == "demo"
+    assert set(manifest["files"]) == set(tree(pack.root))
+    assert all(len(entry["sha256"]) == 64 for entry in manifest["files"].values())

@@ -66,6 +66,8 @@ def index_stats(pack: DomainPack, loaded: LoadedSettings) -> dict[str, int] | No
         stats = open_index(pack, loaded).stats()
     except (ImportError, AssistantError, OSError):
         return None
+    if not getattr(stats, "exists", True):
+        return None
     return {"documents": int(stats.documents), "chunks": int(stats.chunks)}
 
 

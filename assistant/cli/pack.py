@@ -185,18 +185,26 @@ def validate(name: str | None, as_json: bool) -> None:
 
 def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
     """Index the new pack's documents if the knowledge layer is there; say what happened."""
+    from assistant.pack_format import load_pack_config
+
     try:
         from assistant.knowledge import open_index
     except ImportError:
         return "indexing skipped: the knowledge index is not available in this installation"
-    documents = sorted(p for p in domain.docs_dir.rglob("*") if p.is_file())
+    retrieval = load_pack_config(domain, ctx.settings).retrieval
     try:
-        open_index(domain, ctx.settings).add_docs(documents)
+        index = open_index(
+            domain,
+            ctx.settings,
+            chunk_tokens=retrieval.chunk_tokens,
+            chunk_overlap=retrieval.chunk_overlap,
+        )
+        report = index.add_docs([domain.docs_dir])
     except AssistantError as exc:
         raise AssistantError(
             f"pack created in {domain.root}, but indexing failed: {exc}; fix it and index again"
         ) from None
-    return f"indexed {len(documents)} document(s)"
+    return f"indexed: {report.summary()}, {report.chunks_total} chunks"
 
 
 @pack.command()

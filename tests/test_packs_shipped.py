@@ -1,0 +1,33 @@
+"""Every pack shipped under domains/ validates: one test per pack found, failing with its list
+of problems (file:line: message)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.pack_format import load_pack_config
+from assistant.pack_validation import validate_pack
+from assistant.packs import DomainPack, project_domains_dir
+
+
+def shipped_packs() -> list[DomainPack]:
+    folder = project_domains_dir()
+    if not folder.is_dir():
+        return []
+    return [
+        DomainPack(child.name, child)
+        for child in sorted(folder.iterdir())
+        if child.is_dir() and not child.name.startswith(".")
+    ]
+
+
+SHIPPED = shipped_packs()
+
+
+@pytest.mark.skipif(not SHIPPED, reason="domains/ holds no packs yet")
+@pytest.mark.parametrize("pack", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_pack_is_valid(pack: DomainPack) -> None:
+    problems = validate_pack(pack)
+    assert not problems, "\n".join(str(p) for p in problems)
+    config = load_pack_config(pack)
+    assert config.name == pack.name

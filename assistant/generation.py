@@ -156,10 +156,12 @@ def stream_tokens(
     token_ids: list[int] = []
     emitted = ""
     finished_by_eos = False
+    done = False
     try:
         while True:
             token = streamer.tokens.get()
             if token is _DONE:
+                done = True
                 break
             if stats.new_tokens == 0:
                 stats.first_token_s = time.perf_counter() - start
@@ -179,7 +181,7 @@ def stream_tokens(
         if len(text) > len(emitted) and text.startswith(emitted):
             yield text[len(emitted) :]
     finally:
-        if worker.is_alive():
+        if not done:  # the consumer stopped early: stop the worker at its next token
             cancel.set()
         worker.join()
         stats.total_s = time.perf_counter() - start

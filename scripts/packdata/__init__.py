@@ -1,0 +1,1 @@
+"""Helpers that turn /work/shared/corpora into the content of the shipped domain packs."""

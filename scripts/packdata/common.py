@@ -1,0 +1,229 @@
+"""Text helpers shared by the pack builders: normalising, sentence picking, fact extraction."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+STOP = set(
+    """a an the and or but if of to in on at by for with from as is are was were be been being
+    it its this that these those there their they them he she his her you your yours we our us i me
+    my do does did done can could should would may might must will shall not no nor so than then too
+    very just also about into over under after before between through during without within what
+    which who whom whose when where why how all any both each few more most other some such only own
+    same has have had having get gets got make makes made use used using one two per up down out off
+    again further once here more many much like even still ever every""".split()
+)
+
+WS = re.compile(r"\s+")
+
+
+def norm(text: str) -> str:
+    """Lower-case with all runs of whitespace folded to one space (how facts are matched)."""
+    return WS.sub(" ", text).strip().lower()
+
+
+def occurs(fact: str, doc: str) -> bool:
+    return bool(fact.strip()) and norm(fact) in norm(doc)
+
+
+def collapse(text: str) -> str:
+    return WS.sub(" ", text).strip()
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def content_words(text: str) -> set[str]:
+    return {stem(w) for w in words(text) if w not in STOP and len(w) > 2}
+
+
+def stem(w: str) -> str:
+    for suf in ("ing", "es", "s", "ed"):
+        if len(w) > 4 and w.endswith(suf):
+            return w[: -len(suf)]
+    return w
+
+
+SENT_SPLIT = re.compile(r"(?<=[.!?])[\"”)]?\s+(?=[A-Z0-9\"“(])")
+
+
+def sentences(text: str) -> list[str]:
+    text = collapse(text)
+    if not text:
+        return []
+    return [s.strip() for s in SENT_SPLIT.split(text) if s.strip()]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def dump_jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+# --- fact extraction -------------------------------------------------------------------------
+
+UNIT = (
+    r"(?:percent|%|mg/dL|mg/dl|mmHg|mm Hg|pounds|kg|grams|g|minutes|hours|days|weeks|months|years|"
+    r"year|month|day|hour|week|times|milligrams|ounces|calories|seconds|MB|GB|KiB|MiB|ms|s)"
+)
+NUM_PATTERNS = [
+    re.compile(r"\b[a-z-]+ \(\d+\) (?:calendar |business |consecutive )?(?:days|months|years|weeks|hours|percent|%)", re.I),
+    re.compile(r"\$\s?[\d,]+(?:\.\d+)?(?: (?:million|billion))?"),
+    re.compile(r"\b\d[\d,.]*(?:\s?(?:to|-|or)\s?\d[\d,.]*)?\s?" + UNIT + r"\b", re.I),
+    re.compile(r"\b\d[\d,.]*\s?%"),
+    re.compile(r"\b(?:age|ages|aged) \d+\b", re.I),
+    re.compile(r"\b\d{2,}[\d,.]*\b"),
+]
+
+
+def number_facts(text: str) -> list[str]:
+    found: list[str] = []
+    for pat in NUM_PATTERNS:
+        for m in pat.finditer(text):
+            s = m.group(0).strip(" ,.")
+            if s and not any(norm(s) in norm(f) for f in found):
+                found.append(s)
+    return found
+
+
+def ngram_candidates(text: str, max_n: int = 4) -> list[str]:
+    """Word n-grams of a sentence that neither start nor end on a stop word."""
+    toks = re.findall(r"[A-Za-z0-9][A-Za-z0-9'’/.\-]*[A-Za-z0-9]|[A-Za-z0-9]", text)
+    out = []
+    for n in range(max_n, 0, -1):
+        for i in range(len(toks) - n + 1):
+            gram = toks[i : i + n]
+            if gram[0].lower() in STOP or gram[-1].lower() in STOP:
+                continue
+            if n == 1 and (len(gram[0]) < 7 or gram[0].lower() in STOP):
+                continue
+            out.append(" ".join(gram))
+    return out
+
+
+def pick_facts(
+    reply_text: str,
+    doc: str,
+    question: str = "",
+    preferred: list[str] | None = None,
+    idf: dict[str, float] | None = None,
+    k: int = 3,
+    minimum: int = 2,
+) -> list[str]:
+    """2-4 short strings that occur literally in both the reply and the source document.
+
+    Preferred strings first (given by the caller: list items, clause terms), then numbers with
+    units, then the most distinctive n-grams (rare words, words the question asks about).
+    """
+    facts: list[str] = []
+
+    def add(s: str) -> bool:
+        s = collapse(s).strip(" ,.;:")
+        if not s or len(s.split()) > 8 or len(s) < 3:
+            return False
+        if not occurs(s, reply_text) or not occurs(s, doc):
+            return False
+        ns = norm(s)
+        for f in facts:
+            nf = norm(f)
+            if ns in nf or nf in ns:
+                return False
+        facts.append(s)
+        return True
+
+    for s in preferred or []:
+        if len(facts) >= k:
+            break
+        add(s)
+    for s in number_facts(reply_text):
+        if len(facts) >= k:
+            break
+        add(s)
+    if len(facts) < k:
+        qwords = content_words(question)
+        scored = []
+        for i, gram in enumerate(ngram_candidates(reply_text, max_n=3)):
+            toks = gram.split()
+            ws = [w for w in words(gram) if w not in STOP]
+            if not ws or any(t.lower() in STOP and t.lower() not in ("of", "and") for t in toks):
+                continue
+            rar = [(idf or {}).get(w, 3.0) for w in ws]
+            score = max(rar) + 0.3 * sum(rar) / len(rar)
+            score += 1.2 * sum(1 for w in ws if stem(w) in qwords) / len(ws)
+            if len(toks) > 1 and all(t[:1].isupper() for t in toks if t.lower() not in ("of", "and")):
+                score += 1.5
+            if any("-" in t or t.isupper() and len(t) > 1 for t in toks):
+                score += 1.0
+            if len(toks) > 1 and any(t.lower().endswith(("ing", "ed", "ly")) for t in toks):
+                score -= 1.5
+            if len(toks) == 1:
+                score -= 1.0 if len(toks[0]) >= 9 else 3.0
+            scored.append((score, -i, gram))
+        scored.sort(reverse=True)
+        for _, _, gram in scored:
+            if len(facts) >= k:
+                break
+            add(gram)
+    if len(facts) < minimum:
+        raise ValueError(f"too few facts for reply: {reply_text[:120]!r} -> {facts}")
+    return facts
+
+
+def build_idf(texts: list[str]) -> dict[str, float]:
+    import math
+
+    df: dict[str, int] = {}
+    for t in texts:
+        for w in set(words(t)):
+            df[w] = df.get(w, 0) + 1
+    n = len(texts)
+    return {w: math.log((n + 1) / (c + 0.5)) for w, c in df.items()}
+
+
+def best_sentences(question: str, sents: list[str], n: int = 2, max_words: int = 70, bias=None) -> list[str]:
+    """The n sentences that share most content words with the question, in document order."""
+    q = content_words(question)
+    scored = []
+    for i, s in enumerate(sents):
+        ws = content_words(s)
+        score = len(q & ws) + (bias(i, s) if bias else 0.0) - 0.02 * i
+        nw = len(s.split())
+        if nw < 5:
+            score -= 2
+        if nw > 60:
+            score -= 1
+        scored.append((score, i))
+    scored.sort(key=lambda t: (-t[0], t[1]))
+    chosen: list[int] = []
+    total = 0
+    for _, i in scored:
+        nw = len(sents[i].split())
+        if chosen and total + nw > max_words:
+            continue
+        chosen.append(i)
+        total += nw
+        if len(chosen) >= n:
+            break
+    return [sents[i] for i in sorted(chosen)]
+
+
+_BACKGROUND: dict[str, float] = {}
+
+
+def background_idf(corpora: Path) -> dict[str, float]:
+    """Word rarity over the paragraphs of all four corpora: general English (common in the
+    contracts) scores low, domain terms score high."""
+    key = str(corpora)
+    if key not in _BACKGROUND:
+        paras = []
+        for p in sorted(corpora.glob("*/docs/**/*")):
+            if p.is_file():
+                paras.extend(x for x in p.read_text(encoding="utf-8").split("\n\n") if x.strip())
+        _BACKGROUND[key] = build_idf(paras)
+    return _BACKGROUND[key]

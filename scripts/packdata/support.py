@@ -1,0 +1,135 @@
+"""Support pack (Syncthing docs): FAQ answers and doc sections as short, step-by-step replies."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .common import background_idf, collapse, norm, pick_facts, read_jsonl, sentences
+
+SKIP_PAGES = {"users__contrib.md", "users__faq-parts__general.md", "users__faq-parts__troubleshooting.md", "users__faq-parts__usage.md"}
+SKIP_HEADINGS = {"synopsis", "see also", "options", "description", "overview", "example", "examples", "metrics", "usage", "caveats"}
+TEMPLATES = [
+    "What does the documentation say about {h} ({page})?",
+    "How does {h} work in Syncthing ({page})?",
+    "Can you explain {h} in Syncthing ({page})?",
+]
+
+
+def clean(text: str) -> str:
+    text = text.replace("**", "").replace("`", "")
+    text = re.sub(r"\s?\[\d+\]_?", "", text)
+    text = re.sub(r"\*(\S[^*]*?)\*", r"\1", text)
+    return text
+
+
+def _plain_paragraphs(body: str) -> list[str]:
+    out = []
+    for para in re.split(r"\n\s*\n", body):
+        p = para.strip()
+        if not p or p.startswith(("```", "    ", "|", "..", "#", "<", "0 ")) or re.match(r"^[\d.]+$", p) or p.count('="') > 1:
+            continue
+        out.append(p)
+    return out
+
+
+def steps_from(body: str) -> list[str]:
+    steps = re.findall(r"^\s*(?:\d+\.|#\.)\s+(.+(?:\n(?!\s*(?:\d+\.|#\.|-)\s)\s{2,}.+)*)", body, re.M)
+    return [collapse(clean(s)) for s in steps]
+
+
+def section_reply(body: str, max_words: int = 60) -> tuple[str, str]:
+    """(reply, fact-carrying text) from a doc section: numbered steps when it has them."""
+    steps = steps_from(body)
+    intro = []
+    for p in _plain_paragraphs(body):
+        if re.match(r"^\s*(\d+\.|#\.|-)\s", p):
+            break
+        intro.extend(sentences(clean(p)))
+    if len(steps) >= 2:
+        steps = [s if len(s.split()) <= 30 else " ".join(s.split()[:30]).rstrip(",;") + " ..." for s in steps[:6]]
+        lead = intro[0] if intro and len(intro[0].split()) <= 30 else ""
+        lines = ([lead] if lead else []) + [f"{i}. {s}" for i, s in enumerate(steps, 1)]
+        text = "\n".join(lines)
+        return text, text
+    chosen, total = [], 0
+    for s in intro:
+        nw = len(s.split())
+        if chosen and total + nw > max_words:
+            break
+        if nw > max_words:
+            continue
+        chosen.append(s)
+        total += nw
+        if len(chosen) >= 3:
+            break
+    text = " ".join(c for c in chosen if "::" not in c and not c.endswith(":"))
+    return text, text
+
+
+def sections(doc: str) -> list[tuple[str, str]]:
+    parts = re.split(r"^(#{2,4} .+)$", doc, flags=re.M)
+    out = []
+    for i in range(1, len(parts) - 1, 2):
+        out.append((parts[i].lstrip("#").strip(), parts[i + 1]))
+    return out
+
+
+def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]]:
+    idf = background_idf(corpus.parent)
+    docs = {p.name: p.read_text(encoding="utf-8") for p in sorted((corpus / "docs").glob("*.md"))}
+    train = read_jsonl(corpus / "qa_train.jsonl")
+    dev = read_jsonl(corpus / "qa_dev.jsonl")
+    dev_q = {norm(d["question"]) for d in dev}
+    dev_answers = [norm(clean(d["answer"]))[:150] for d in dev]
+    rows = []
+
+    def add(q, reply, fact_text, src):
+        doc = docs[src.split("/", 1)[1]]
+        try:
+            facts = pick_facts(fact_text, doc, q, idf=idf, k=3)
+        except ValueError:
+            return
+        rows.append(
+            {
+                "messages": [
+                    {"role": "system", "content": persona},
+                    {"role": "user", "content": q},
+                    {"role": "assistant", "content": reply},
+                ],
+                "source": src,
+                "facts": facts,
+                "kind": "answer",
+            }
+        )
+
+    for item in train:
+        reply, text = section_reply(item["answer"])
+        if len(text.split()) >= 6:
+            add(item["question"], reply, text, item["source"])
+
+    n = 0
+    for name, doc in docs.items():
+        if name in SKIP_PAGES:
+            continue
+        title = doc.split("\n# ", 1)[1].split("\n", 1)[0].strip() if "\n# " in doc else name
+        for heading, body in sections(doc):
+            h = clean(heading)
+            if h.lower() in SKIP_HEADINGS or norm(clean(body))[:150] in dev_answers or len(h) > 60:
+                continue
+            reply, text = section_reply(body)
+            if len(text.split()) < 12:
+                continue
+            q = TEMPLATES[n % len(TEMPLATES)].format(h=h[0].lower() + h[1:] if h[1:2].islower() else h, page=title)
+            if norm(q) in dev_q:
+                continue
+            n += 1
+            add(q, reply, text, "docs/" + name)
+
+    evals = []
+    for item in dev:
+        reply, text = section_reply(item["answer"], max_words=80)
+        doc = docs[item["source"].split("/", 1)[1]]
+        facts = pick_facts(text, doc, item["question"], idf=idf, k=3)
+        evals.append({"question": item["question"], "answer": text, "source": item["source"], "facts": facts, "out_of_scope": False})
+    return rows, evals

@@ -150,7 +150,8 @@ TEXT_MED = re.compile(r"\b(dose|doses|dosing|medicines?|medications?|pills)\b", 
 
 
 def reply_for(question: str, text: str, i: int) -> str:
-    if MED_WORDS.search(question) or TEXT_MED.search(text):
+    q = re.sub(r"insulin[- ](resistance|producing|dependent)", "", question, flags=re.I)
+    if MED_WORDS.search(q) or TEXT_MED.search(text):
         closer = MED_CLOSER
     else:
         closer = CLOSERS[i % len(CLOSERS)]

@@ -9,6 +9,7 @@ from .common import background_idf, collapse, norm, pick_facts, read_jsonl, sent
 
 SKIP_PAGES = {"users__contrib.md", "users__faq-parts__general.md", "users__faq-parts__troubleshooting.md", "users__faq-parts__usage.md"}
 SKIP_HEADINGS = {"synopsis", "see also", "options", "description", "overview", "example", "examples", "metrics", "usage", "caveats"}
+IMPERATIVE = re.compile(r"^(Click|Set|Use|Run|Open|Add|Go|Select|Change|Enter|Edit|Create|Make|Check|Stop|Start|Restart|Remove|Delete|Install|Download|Copy|Move|Rename|Ensure|Enable|Disable|Put|Type|Press|Choose|Navigate|Look|Try|Configure|Follow|Wait|Increase|Reset)\b")
 TEMPLATES = [
     "What does the documentation say about {h} ({page})?",
     "How does {h} work in Syncthing ({page})?",
@@ -35,7 +36,8 @@ def _plain_paragraphs(body: str) -> list[str]:
 
 def steps_from(body: str) -> list[str]:
     steps = re.findall(r"^\s*(?:\d+\.|#\.)\s+(.+(?:\n(?!\s*(?:\d+\.|#\.|-)\s)\s{2,}.+)*)", body, re.M)
-    return [collapse(clean(s)) for s in steps]
+    out = [collapse(re.sub(r"\s?\|[A-Z][^|\n]{2,80}\|", "", clean(s))) for s in steps]
+    return [s for s in out if not (s.endswith(":") and len(s.split()) <= 3)]
 
 
 def section_reply(body: str, max_words: int = 60) -> tuple[str, str]:
@@ -63,7 +65,14 @@ def section_reply(body: str, max_words: int = 60) -> tuple[str, str]:
         total += nw
         if len(chosen) >= 3:
             break
-    text = " ".join(c for c in chosen if "::" not in c and not c.endswith(":"))
+    chosen = [c for c in chosen if "::" not in c and not c.endswith(":")]
+    if len(chosen) >= 2 and sum(bool(IMPERATIVE.match(c)) for c in chosen) >= 1:
+        lead = [] if IMPERATIVE.match(chosen[0]) else [chosen[0]]
+        steps = chosen[len(lead):]
+        if len(steps) >= 2 or lead:
+            text = "\n".join(lead + [f"{i}. {c}" for i, c in enumerate(steps, 1)])
+            return text, text
+    text = " ".join(chosen)
     return text, text
 
 

@@ -3,6 +3,10 @@
 A pack is a folder `domains/<name>/` in the project, or `<ASSISTANT_HOME>/packs/<name>/` for the
 user's own packs. Its built index lives beside the packs folder, in `../indexes/<name>/`, so the
 project's packs index into `indexes/` (git-ignored) and user packs into `<ASSISTANT_HOME>/indexes/`.
+
+The rest of the pack layer: `pack_format` (typed pack.toml and JSONL lines, `load_pack_config`),
+`pack_validation` (`validate_pack`: every problem with file and line), `pack_scaffold`
+(`create_pack`), `pack_archive` (`export_pack`, `import_pack`) and `pack_info` (counts, adapter).
 """
 
 from __future__ import annotations

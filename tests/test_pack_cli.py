@@ -163,3 +163,16 @@ def test_export_import_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = run("pack", "import", str(archive), "--force")
     assert result.exit_code == 0 and "Replaced" in result.stdout
     assert run("pack", "import", str(tmp_path / "missing.tar.gz")).exit_code == 2
+
+
+@pytest.mark.slow
+def test_new_from_folder_indexes_the_documents(tmp_path: Path, only_user_packs: None) -> None:
+    pytest.importorskip("assistant.knowledge")
+    docs = tmp_path / "src"
+    docs.mkdir()
+    (docs / "insulin.md").write_text("# Insulin\n\nInsulin is a hormone made by the pancreas.\n")
+    result = run("pack", "new", "indexed", "--from", str(docs))
+    assert result.exit_code == 0, result.output
+    assert "indexed:" in result.stdout
+    (row,) = json.loads(run("pack", "list", "--json").stdout)
+    assert row["chunks"] and row["chunks"] >= 2

@@ -1,0 +1,192 @@
+"""The on-disk index: immutable generations switched by an atomic pointer file.
+
+    indexes/<pack>/
+      CURRENT            name of the live generation, replaced atomically (temp, fsync, rename)
+      .lock              writers hold it (filelock); readers never need it
+      g000007/           one complete, never-modified generation:
+        manifest.json    format version, embedder name and dimension, chunking, counts, times
+        docstore.sqlite  documents (path, content hash, extracted text, metadata) and chunks
+        vectors.faiss    IndexIDMap2(IndexFlatIP) of normalized vectors, ids = chunk ids
+        bm25/            the bm25s index over chunk texts (numpy + JSON, no pickle)
+
+A writer builds the next generation in a temporary folder beside the others, fsyncs every file,
+renames the folder into place and only then rewrites CURRENT. A process killed at any moment
+leaves CURRENT naming the previous complete generation; leftovers are swept by the next writer.
+Readers open whatever CURRENT names, so they never see a half-written index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from assistant.errors import AssistantError
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+DOCSTORE = "docstore.sqlite"
+VECTORS = "vectors.faiss"
+BM25_DIR = "bm25"
+LOCK_TIMEOUT = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    path TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    text TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL REFERENCES documents(path),
+    ord INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    section TEXT,
+    page INTEGER
+);
+CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
+"""
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a directory's entries."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that readers see the old or the new content, never a mix."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_path(path.parent)
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The live generation folder, or None when the pack has no index yet."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    folder = index_dir / name
+    return folder if name and (folder / MANIFEST).is_file() else None
+
+
+def read_manifest(generation: Path) -> dict[str, Any]:
+    return json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+
+
+def connect_readonly(generation: Path) -> sqlite3.Connection:
+    # immutable=1: published generations never change, so SQLite needs no locks or journal.
+    uri = f"file:{(generation / DOCSTORE).as_posix()}?mode=ro&immutable=1"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+
+@contextmanager
+def write_lock(index_dir: Path, pack: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the pack's writer lock; a second writer waits up to `timeout` seconds, then fails."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index_dir / ".lock"), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise AssistantError(
+            f"the index of pack {pack!r} is being written by another process (lock"
+            f" {index_dir / '.lock'} held for over {timeout:.0f} s); wait for it to finish,"
+            " then run the command again"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class GenerationWriter:
+    """Builds the next generation in a temporary folder; `publish` makes it live atomically.
+
+    Must be used under `write_lock`."""
+
+    def __init__(self, index_dir: Path, base: Path | None) -> None:
+        self.index_dir = index_dir
+        self.base = base
+        self.number = next_generation_number(index_dir)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".tmp-g{self.number:06d}-", dir=index_dir))
+        if base is not None:
+            shutil.copyfile(base / DOCSTORE, self.tmp / DOCSTORE)
+        self.db = sqlite3.connect(self.tmp / DOCSTORE)
+        # The folder is thrown away on a crash, so no journal is needed while building it.
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.executescript(SCHEMA)
+
+    def discard(self) -> None:
+        self.db.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def publish(self, vectors: Any, bm25: Any, manifest: dict[str, Any]) -> Path:
+        """Write the vectors, BM25 and manifest, fsync everything, rename into place and point
+        CURRENT at it. Returns the live generation folder."""
+        import faiss
+
+        self.db.commit()
+        self.db.close()
+        faiss.write_index(vectors, str(self.tmp / VECTORS))
+        bm25.save(self.tmp / BM25_DIR)
+        (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        for path in sorted(self.tmp.rglob("*"), reverse=True):
+            fsync_path(path)
+        fsync_path(self.tmp)
+        final = self.index_dir / f"g{self.number:06d}"
+        os.rename(self.tmp, final)
+        fsync_path(self.index_dir)
+        atomic_write_bytes(self.index_dir / CURRENT, f"{final.name}\n".encode())
+        sweep(self.index_dir, keep={final.name, self.base.name if self.base else ""})
+        return final
+
+
+def next_generation_number(index_dir: Path) -> int:
+    numbers = [int(p.name[1:]) for p in index_dir.glob("g[0-9]*") if p.name[1:].isdigit()]
+    return max(numbers, default=0) + 1
+
+
+def sweep(index_dir: Path, keep: set[str]) -> None:
+    """Remove older generations and temporary folders left by killed writers (under the lock).
+    The previous generation is kept so a reader that is opening it right now can finish."""
+    for path in index_dir.iterdir():
+        if path.is_dir() and path.name not in keep and path.name.startswith(("g", ".tmp-g")):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

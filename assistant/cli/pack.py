@@ -121,7 +121,8 @@ def show(ctx: Context, name: str, as_json: bool) -> None:
     console.print(
         f"documents: {summary['documents']}   index: {chunks}   "
         f"training examples: {summary['sft_examples']}   "
-        f"eval questions: {summary['eval_questions']}"
+        f"eval questions: {summary['eval_questions']}",
+        soft_wrap=True,
     )
     console.print(f"adapter: {_adapter_text(summary['adapter'])}")
     if config:
@@ -129,7 +130,8 @@ def show(ctx: Context, name: str, as_json: bool) -> None:
         console.print(
             f"answer mode: {config['answer_mode']}   k: {retrieval['k']}   "
             f"decline below: {retrieval['decline_threshold']}   "
-            f"max new tokens: {generation['max_new_tokens']}   style: {config['style']['kind']}"
+            f"max new tokens: {generation['max_new_tokens']}   style: {config['style']['kind']}",
+            soft_wrap=True,
         )
         if config["attribution"]["text"]:
             console.print(f"attribution: {config['attribution']['text']}", soft_wrap=True)

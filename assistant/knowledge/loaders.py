@@ -53,8 +53,10 @@ class LoadedDocument:
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """Bytes -> (text, encoding). UTF-8 (with or without BOM) and UTF-16 with a BOM are
-    recognised; anything else is tried with charset detection, then Windows-1252, then Latin-1
-    (which never fails). Bytes with NULs and no UTF-16 BOM are binary."""
+    recognised; anything else is read as Windows-1252, else Latin-1 (which never fails).
+    Statistical charset detection was tried and guessed Central European code pages for short
+    French text, so the Western fallback is the predictable choice. Bytes with NULs and no
+    UTF-16 BOM are binary."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16"
@@ -65,14 +67,6 @@ def decode_text(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
-        pass
-    try:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(data[:65536]).best()
-        if best is not None and best.encoding not in ("utf_8", "ascii"):
-            return data.decode(best.encoding), best.encoding
-    except (ImportError, LookupError, UnicodeDecodeError):
         pass
     for encoding in ("cp1252", "latin-1"):
         try:
@@ -100,8 +94,8 @@ def markdown_sections(text: str, body_start: int) -> tuple[list[Section], str | 
     heads = [m for m in HEADING.finditer(text, body_start) if not in_fence(m.start())]
     title = next((m.group(2).strip() for m in heads if len(m.group(1)) == 1), None)
     sections: list[Section] = []
-    if not heads or heads[0].start() > body_start:
-        first_end = heads[0].start() if heads else len(text)
+    first_end = heads[0].start() if heads else len(text)
+    if text[body_start:first_end].strip():
         sections.append(Section(body_start, first_end, None))
     for i, match in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(text)

@@ -73,7 +73,10 @@ UNIT = (
     r"year|month|day|hour|week|times|milligrams|ounces|calories|seconds|MB|GB|KiB|MiB|ms|s)"
 )
 NUM_PATTERNS = [
-    re.compile(r"\b[a-z-]+ \(\d+\) (?:calendar |business |consecutive )?(?:days|months|years|weeks|hours|percent|%)", re.I),
+    re.compile(
+        r"\b[a-z-]+ \(\d+\) (?:calendar |business |consecutive )?(?:days|months|years|weeks|hours|percent|%)",
+        re.I,
+    ),
     re.compile(r"\$\s?[\d,]+(?:\.\d+)?(?: (?:million|billion))?"),
     re.compile(r"\b\d[\d,.]*(?:\s?(?:to|-|or)\s?\d[\d,.]*)?\s?" + UNIT + r"\b", re.I),
     re.compile(r"\b\d[\d,.]*\s?%"),
@@ -156,7 +159,9 @@ def pick_facts(
             rar = [(idf or {}).get(w, 3.0) for w in ws]
             score = max(rar) + 0.3 * sum(rar) / len(rar)
             score += 1.2 * sum(1 for w in ws if stem(w) in qwords) / len(ws)
-            if len(toks) > 1 and all(t[:1].isupper() for t in toks if t.lower() not in ("of", "and")):
+            if len(toks) > 1 and all(
+                t[:1].isupper() for t in toks if t.lower() not in ("of", "and")
+            ):
                 score += 1.5
             if any("-" in t or t.isupper() and len(t) > 1 for t in toks):
                 score += 1.0
@@ -186,7 +191,9 @@ def build_idf(texts: list[str]) -> dict[str, float]:
     return {w: math.log((n + 1) / (c + 0.5)) for w, c in df.items()}
 
 
-def best_sentences(question: str, sents: list[str], n: int = 2, max_words: int = 70, bias=None) -> list[str]:
+def best_sentences(
+    question: str, sents: list[str], n: int = 2, max_words: int = 70, bias=None
+) -> list[str]:
     """The n sentences that share most content words with the question, in document order."""
     q = content_words(question)
     scored = []
@@ -227,3 +234,44 @@ def background_idf(corpora: Path) -> dict[str, float]:
                 paras.extend(x for x in p.read_text(encoding="utf-8").split("\n\n") if x.strip())
         _BACKGROUND[key] = build_idf(paras)
     return _BACKGROUND[key]
+
+
+# --- curated evaluation facts ----------------------------------------------------------------
+
+CURATED_PATH = Path(__file__).with_name("curated_facts.json")
+
+
+def load_curated(pack: str) -> dict[tuple[str, str], list[str]]:
+    """Hand-picked eval facts for a pack, keyed by (normalised question, source path).
+
+    The build prefers these over extracted facts and shapes the reference answer so that it
+    contains them; a curated fact missing from the source document fails the build."""
+    if not CURATED_PATH.exists():
+        return {}
+    data = json.loads(CURATED_PATH.read_text(encoding="utf-8"))
+    return {(norm(e["question"]), e["source"]): list(e["facts"]) for e in data.get(pack, [])}
+
+
+def covering_span(parts: list[str], facts: list[str], limit: int) -> tuple[int, int] | None:
+    """Indices [i, j) of the shortest run of parts whose joined text holds every fact it can,
+    grown toward `limit` words; None when no part holds a fact."""
+    joined = norm(" ".join(parts))
+    wanted = [norm(f) for f in facts if norm(f) in joined]
+    if not wanted:
+        return None
+    best = None
+    for i in range(len(parts)):
+        for j in range(i + 1, len(parts) + 1):
+            text = norm(" ".join(parts[i:j]))
+            if all(f in text for f in wanted):
+                n = len(text.split())
+                if best is None or n < best[0]:
+                    best = (n, i, j)
+                break
+    _, i, j = best
+    total = lambda a, b: len(" ".join(parts[a:b]).split())  # noqa: E731
+    while j < len(parts) and total(i, j + 1) <= limit:
+        j += 1
+    while i > 0 and total(i - 1, j) <= limit:
+        i -= 1
+    return i, j

@@ -5,11 +5,25 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .common import background_idf, best_sentences, collapse, content_words, norm, pick_facts, read_jsonl, sentences
+from .common import (
+    background_idf,
+    best_sentences,
+    collapse,
+    content_words,
+    load_curated,
+    norm,
+    occurs,
+    pick_facts,
+    read_jsonl,
+    sentences,
+)
 
 MAX_ANSWERS = 160
 TOPIC = "diabetes and its care, from the patient education pages in this pack"
-MED_WORDS = re.compile(r"\b(insulin|medicine|medicines|medication|medications|pills?|dose|doses|dosing|drugs?|metformin)\b", re.I)
+MED_WORDS = re.compile(
+    r"\b(insulin|medicine|medicines|medication|medications|pills?|dose|doses|dosing|drugs?|metformin)\b",
+    re.I,
+)
 QTYPE_WORDS = {
     "symptoms": "symptoms signs feel",
     "causes": "cause causes caused happen",
@@ -29,7 +43,9 @@ CLOSERS = [
     "Your care team is the best place to talk this through for your own care.",
     "Talk with your care team about what fits you best.",
 ]
-MED_CLOSER = "Please talk with your care team before you start, stop or change any medicine or dose."
+MED_CLOSER = (
+    "Please talk with your care team before you start, stop or change any medicine or dose."
+)
 
 
 def _is_heading(p: str) -> bool:
@@ -115,13 +131,23 @@ def _shorten(s: str, limit: int = 45) -> str:
 
 def _fix(s: str) -> str:
     s = collapse(s)
+    if s.startswith("- "):
+        s = s[2:]
+    if s.count(" - ") >= 2:
+        s = s.replace(" - ", ", ")
+    s = s[:1].upper() + s[1:]
     if s and not s.endswith((".", "?", "!")):
         s += "."
     return s
 
 
-def condense(question: str, qtype: str, answer: str, max_words: int = 65) -> tuple[str, list[str]]:
-    """1-3 sentences of the answer that best match the question, plus short list items in them."""
+def condense(
+    question: str, qtype: str, answer: str, max_words: int = 65, must: list[str] | None = None
+) -> tuple[str, list[str]]:
+    """1-3 sentences of the answer that best match the question, plus short list items in them.
+
+    With `must` (curated facts), the sentences holding those facts come first, in document
+    order, and the rest of the word budget goes to the best-matching other sentences."""
     all_sents: list[str] = []
     items: list[str] = []
     for _, sents, its in blocks(answer):
@@ -129,8 +155,12 @@ def condense(question: str, qtype: str, answer: str, max_words: int = 65) -> tup
         items.extend(its)
     raw_sents = all_sents
     all_sents = [
-        s for s in all_sents
-        if 4 <= len(s.split()) <= 55 and s.count(" - ") < 2 and "__" not in s and s.endswith((".", "!", "?"))
+        s
+        for s in all_sents
+        if 4 <= len(s.split()) <= 55
+        and s.count(" - ") < 2
+        and "__" not in s
+        and s.endswith((".", "!", "?"))
     ]
     if not all_sents:
         all_sents = [_shorten(s) for s in raw_sents if len(s.split()) >= 4 and "__" not in s][:3]
@@ -141,7 +171,31 @@ def condense(question: str, qtype: str, answer: str, max_words: int = 65) -> tup
         b += 0.7 * len(kw & content_words(s))
         return b
 
-    chosen = best_sentences(question, all_sents, n=3, max_words=max_words, bias=bias)
+    if must:
+        # (position in the answer, sentence): usable sentences first, then shortened others.
+        pool = [(raw_sents.index(s), s) for s in all_sents]
+        pool += [
+            (i, _shorten(s))
+            for i, s in enumerate(raw_sents)
+            if s not in all_sents and "__" not in s
+        ]
+        required: list[tuple[int, str]] = []
+        for f in must:
+            if not any(occurs(f, s) for _, s in required):
+                hit = next((p for p in pool if occurs(f, p[1])), None)
+                if hit is not None:
+                    required.append(hit)
+        used = sum(len(s.split()) for _, s in required)
+        rest = [s for s in all_sents if s not in {r for _, r in required}]
+        extra = []
+        if len(required) < 3 and used < max_words - 12:
+            extra = best_sentences(
+                question, rest, n=3 - len(required), max_words=max_words - used, bias=bias
+            )
+            extra = [s for s in extra if len(s.split()) <= max_words - used]
+        chosen = [s for _, s in sorted(required + [(raw_sents.index(s), s) for s in extra])]
+    else:
+        chosen = best_sentences(question, all_sents, n=3, max_words=max_words, bias=bias)
     text = " ".join(_fix(s) for s in chosen)
     return text, [i for i in items if norm(i) in norm(text)]
 
@@ -200,7 +254,11 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
         add(item["question"], item["qtype"], item["answer"], item["source"])
     # Sub-questions inside the training answers ("Why take care of your diabetes?") make more
     # natural questions; answers of dev items are left alone so evaluation stays unseen.
-    templates = ["What should I know about {h}?", "Can you explain {h}?", "What do the pages say about {h}?"]
+    templates = [
+        "What should I know about {h}?",
+        "Can you explain {h}?",
+        "What do the pages say about {h}?",
+    ]
     mined = 0
     for item in train:
         if norm(item["answer"])[:200] in dev_answers:
@@ -222,10 +280,14 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
             mined += len(rows) - before
 
     evals = []
+    curated = load_curated("diabetes")
     for item in dev:
         doc = docs[item["source"].split("/", 1)[1]]
-        text, items = condense(item["question"], item["qtype"], item["answer"], max_words=80)
-        facts = pick_facts(text, doc, item["question"], preferred=items, idf=idf, k=3)
+        must = curated.get((norm(item["question"]), item["source"]))
+        text, items = condense(
+            item["question"], item["qtype"], item["answer"], max_words=80, must=must
+        )
+        facts = must or pick_facts(text, doc, item["question"], preferred=items, idf=idf, k=3)
         evals.append(
             {
                 "question": item["question"],

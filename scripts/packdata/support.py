@@ -5,11 +5,38 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .common import background_idf, collapse, norm, pick_facts, read_jsonl, sentences
+from .common import (
+    background_idf,
+    collapse,
+    load_curated,
+    norm,
+    occurs,
+    pick_facts,
+    read_jsonl,
+    sentences,
+)
 
-SKIP_PAGES = {"users__contrib.md", "users__faq-parts__general.md", "users__faq-parts__troubleshooting.md", "users__faq-parts__usage.md"}
-SKIP_HEADINGS = {"synopsis", "see also", "options", "description", "overview", "example", "examples", "metrics", "usage", "caveats"}
-IMPERATIVE = re.compile(r"^(Click|Set|Use|Run|Open|Add|Go|Select|Change|Enter|Edit|Create|Make|Check|Stop|Start|Restart|Remove|Delete|Install|Download|Copy|Move|Rename|Ensure|Enable|Disable|Put|Type|Press|Choose|Navigate|Look|Try|Configure|Follow|Wait|Increase|Reset)\b")
+SKIP_PAGES = {
+    "users__contrib.md",
+    "users__faq-parts__general.md",
+    "users__faq-parts__troubleshooting.md",
+    "users__faq-parts__usage.md",
+}
+SKIP_HEADINGS = {
+    "synopsis",
+    "see also",
+    "options",
+    "description",
+    "overview",
+    "example",
+    "examples",
+    "metrics",
+    "usage",
+    "caveats",
+}
+IMPERATIVE = re.compile(
+    r"^(Click|Set|Use|Run|Open|Add|Go|Select|Change|Enter|Edit|Create|Make|Check|Stop|Start|Restart|Remove|Delete|Install|Download|Copy|Move|Rename|Ensure|Enable|Disable|Put|Type|Press|Choose|Navigate|Look|Try|Configure|Follow|Wait|Increase|Reset)\b"
+)
 TEMPLATES = [
     "What does the documentation say about {h} ({page})?",
     "How does {h} work in Syncthing ({page})?",
@@ -28,14 +55,21 @@ def _plain_paragraphs(body: str) -> list[str]:
     out = []
     for para in re.split(r"\n\s*\n", body):
         p = para.strip()
-        if not p or p.startswith(("```", "    ", "|", "..", "#", "<", "0 ")) or re.match(r"^[\d.]+$", p) or p.count('="') > 1:
+        if (
+            not p
+            or p.startswith(("```", "    ", "|", "..", "#", "<", "0 "))
+            or re.match(r"^[\d.]+$", p)
+            or p.count('="') > 1
+        ):
             continue
         out.append(p)
     return out
 
 
 def steps_from(body: str) -> list[str]:
-    steps = re.findall(r"^\s*(?:\d+\.|#\.)\s+(.+(?:\n(?!\s*(?:\d+\.|#\.|-)\s)\s{2,}.+)*)", body, re.M)
+    steps = re.findall(
+        r"^\s*(?:\d+\.|#\.)\s+(.+(?:\n(?!\s*(?:\d+\.|#\.|-)\s)\s{2,}.+)*)", body, re.M
+    )
     out = [collapse(re.sub(r"\s?\|[A-Z][^|\n]{2,80}\|", "", clean(s))) for s in steps]
     return [s for s in out if not (s.endswith(":") and len(s.split()) <= 3)]
 
@@ -49,7 +83,10 @@ def section_reply(body: str, max_words: int = 60) -> tuple[str, str]:
             break
         intro.extend(sentences(clean(p)))
     if len(steps) >= 2:
-        steps = [s if len(s.split()) <= 30 else " ".join(s.split()[:30]).rstrip(",;") + " ..." for s in steps[:6]]
+        steps = [
+            s if len(s.split()) <= 30 else " ".join(s.split()[:30]).rstrip(",;") + " ..."
+            for s in steps[:6]
+        ]
         lead = intro[0] if intro and len(intro[0].split()) <= 30 else ""
         lines = ([lead] if lead else []) + [f"{i}. {s}" for i, s in enumerate(steps, 1)]
         text = "\n".join(lines)
@@ -68,7 +105,7 @@ def section_reply(body: str, max_words: int = 60) -> tuple[str, str]:
     chosen = [c for c in chosen if "::" not in c and not c.endswith(":")]
     if len(chosen) >= 2 and sum(bool(IMPERATIVE.match(c)) for c in chosen) >= 1:
         lead = [] if IMPERATIVE.match(chosen[0]) else [chosen[0]]
-        steps = chosen[len(lead):]
+        steps = chosen[len(lead) :]
         if len(steps) >= 2 or lead:
             text = "\n".join(lead + [f"{i}. {c}" for i, c in enumerate(steps, 1)])
             return text, text
@@ -129,16 +166,45 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
             reply, text = section_reply(body)
             if len(text.split()) < 12:
                 continue
-            q = TEMPLATES[n % len(TEMPLATES)].format(h=h[0].lower() + h[1:] if h[1:2].islower() else h, page=title)
+            q = TEMPLATES[n % len(TEMPLATES)].format(
+                h=h[0].lower() + h[1:] if h[1:2].islower() else h, page=title
+            )
             if norm(q) in dev_q:
                 continue
             n += 1
             add(q, reply, text, "docs/" + name)
 
     evals = []
+    curated = load_curated("support")
     for item in dev:
         reply, text = section_reply(item["answer"], max_words=80)
         doc = docs[item["source"].split("/", 1)[1]]
-        facts = pick_facts(text, doc, item["question"], idf=idf, k=3)
-        evals.append({"question": item["question"], "answer": text, "source": item["source"], "facts": facts, "out_of_scope": False})
+        must = curated.get((norm(item["question"]), item["source"]))
+        if must:
+            # A curated fact outside the condensed reply: add the answer sentence that holds it.
+            extra = []
+            for f in must:
+                if not occurs(f, text) and not any(occurs(f, e) for e in extra):
+                    hit = next(
+                        (
+                            s
+                            for p in _plain_paragraphs(item["answer"])
+                            for s in sentences(clean(p))
+                            if occurs(f, s)
+                        ),
+                        None,
+                    )
+                    if hit:
+                        extra.append(hit)
+            text = " ".join([text, *extra]) if extra else text
+        facts = must or pick_facts(text, doc, item["question"], idf=idf, k=3)
+        evals.append(
+            {
+                "question": item["question"],
+                "answer": text,
+                "source": item["source"],
+                "facts": facts,
+                "out_of_scope": False,
+            }
+        )
     return rows, evals

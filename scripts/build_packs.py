@@ -25,7 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from packdata import contracts, diabetes, penguin, support  # noqa: E402
 from packdata.common import dump_jsonl, norm, occurs  # noqa: E402
 from packdata.nopassage import NO_PASSAGE  # noqa: E402
-from packdata.offtopic import EVERYDAY_EVAL, EVERYDAY_TRAIN, decline_rows, no_passage_rows, pick_cross_pack  # noqa: E402
+from packdata.offtopic import (
+    EVERYDAY_EVAL,
+    EVERYDAY_TRAIN,
+    decline_rows,
+    no_passage_rows,
+    pick_cross_pack,
+)  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PACKS = {"diabetes": diabetes, "contracts": contracts, "support": support, "penguin-wood": penguin}
@@ -91,7 +97,9 @@ def check_pack(name: str, corpus: Path, sft: list[dict], ev: list[dict]) -> None
             doc = (corpus / r["source"]).read_text(encoding="utf-8")
             for f in r["facts"]:
                 if not occurs(f, doc) or not occurs(f, reply):
-                    problems.append(f"SFT fact {f!r} not in source/reply: {r['messages'][1]['content']}")
+                    problems.append(
+                        f"SFT fact {f!r} not in source/reply: {r['messages'][1]['content']}"
+                    )
     if problems:
         raise SystemExit(f"{name}: " + "\n".join(problems[:20]))
 
@@ -138,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         build_all(corpora, out, domains)
         want, have = generated_files(out), generated_files(domains)
         diffs = sorted(want ^ have)
-        diffs += sorted(f for f in want & have if not filecmp.cmp(out / f, domains / f, shallow=False))
+        diffs += sorted(
+            f for f in want & have if not filecmp.cmp(out / f, domains / f, shallow=False)
+        )
     if diffs:
         print("differs from a fresh build:", *diffs[:50], sep="\n  ")
         return 1

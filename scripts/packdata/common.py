@@ -7,13 +7,7 @@ import re
 from pathlib import Path
 
 STOP = set(
-    """a an the and or but if of to in on at by for with from as is are was were be been being
-    it its this that these those there their they them he she his her you your yours we our us i me
-    my do does did done can could should would may might must will shall not no nor so than then too
-    very just also about into over under after before between through during without within what
-    which who whom whose when where why how all any both each few more most other some such only own
-    same has have had having get gets got make makes made use used using one two per up down out off
-    again further once here more many much like even still ever every""".split()
+    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "their", "they", "them", "he", "she", "his", "her", "you", "your", "yours", "we", "our", "us", "i", "me", "my", "do", "does", "did", "done", "can", "could", "should", "would", "may", "might", "must", "will", "shall", "not", "no", "nor", "so", "than", "then", "too", "very", "just", "also", "about", "into", "over", "under", "after", "before", "between", "through", "during", "without", "within", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "only", "own", "same", "has", "have", "had", "having", "get", "gets", "got", "make", "makes", "made", "use", "used", "using", "one", "two", "per", "up", "down", "out", "off", "again", "further", "once", "here", "more", "many", "much", "like", "even", "still", "ever", "every"]
 )
 
 WS = re.compile(r"\s+")

@@ -64,7 +64,9 @@ def decline_variants(message: str, topic: str) -> list[str]:
     ]
 
 
-def decline_rows(persona: str, message: str, topic: str, questions: list[str], seed: int) -> list[dict]:
+def decline_rows(
+    persona: str, message: str, topic: str, questions: list[str], seed: int
+) -> list[dict]:
     rng = random.Random(seed)
     variants = decline_variants(message, topic)
     rows = []
@@ -109,7 +111,9 @@ def no_passage_rows(persona: str, items: list[tuple[str, str, str]], seed: int) 
     return rows
 
 
-def pick_cross_pack(questions_by_pack: dict[str, list[str]], own: str, per_pack: int, seed: int) -> list[str]:
+def pick_cross_pack(
+    questions_by_pack: dict[str, list[str]], own: str, per_pack: int, seed: int
+) -> list[str]:
     rng = random.Random(seed)
     out = []
     for name in sorted(questions_by_pack):

@@ -14,6 +14,27 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PACKS = ["diabetes", "contracts", "support", "penguin-wood"]
 CORPORA = REPO.parent / "shared" / "corpora"
+CURATED = ["diabetes", "contracts", "support"]  # eval facts picked by hand (curated_facts.json)
+# Single words too common to show that an answer is right.
+COMMON = set(
+    """the and for with that this from have has are was were been will shall may can not but all
+    any one two use used using make made help time day days year years people person way ways thing
+    things part parts good better best important information section page officially greater
+    chance away goes key markers incorporating able often also very more most other some such
+    include including called known need needs keep take give find see sure agreement party parties
+    contract terminate insurance exclusive audit diabetes syncthing""".split()  # noqa: SIM905
+)
+CONTRACTIONS = {"dont", "doesnt", "cant", "isnt", "wont", "youre", "thats", "didnt", "arent"}
+
+
+def bad_fact(f: str) -> str | None:
+    """Why a fact is useless, or None: a single common word, a contraction edge."""
+    toks = norm(f).split()
+    if len(toks) == 1 and toks[0].strip('"') in COMMON:
+        return "single common word"
+    if toks[0] in CONTRACTIONS or toks[-1] in CONTRACTIONS:
+        return "contraction edge"
+    return None
 
 
 def norm(text: str) -> str:
@@ -68,6 +89,29 @@ def test_eval_lines(pack: Path):
         doc = (pack / r["source"]).read_text(encoding="utf-8")
         for f in r["facts"]:
             assert norm(f) in norm(doc), (r["source"], f)
+            assert norm(f) in norm(r["answer"]), (r["question"], f)
+        if pack.name in CURATED:
+            assert 2 <= len(r["facts"]) <= 4, r["question"]
+            for f in r["facts"]:
+                assert len(f.split()) <= 6, (r["question"], f)
+                assert bad_fact(f) is None, (r["question"], f, bad_fact(f))
+
+
+def test_curated_facts_cover_eval():
+    data = json.loads((REPO / "scripts" / "packdata" / "curated_facts.json").read_text("utf-8"))
+    for name in CURATED:
+        ins = [
+            r for r in load(REPO / "domains" / name / "eval" / "qa.jsonl") if not r["out_of_scope"]
+        ]
+        curated = {(norm(e["question"]), e["source"]): e["facts"] for e in data[name]}
+        for r in ins:
+            assert curated.get((norm(r["question"]), r["source"])) == r["facts"], r["question"]
+
+
+def test_sft_facts_not_useless(pack: Path):
+    rows = [r for r in load(pack / "sft" / "train.jsonl") if r["kind"] == "answer"]
+    bad = [(r["messages"][1]["content"], f) for r in rows for f in r["facts"] if bad_fact(f)]
+    assert not bad, bad[:5]
 
 
 def test_eval_questions_not_in_sft(pack: Path):

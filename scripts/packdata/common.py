@@ -7,7 +7,29 @@ import re
 from pathlib import Path
 
 STOP = set(
-    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "their", "they", "them", "he", "she", "his", "her", "you", "your", "yours", "we", "our", "us", "i", "me", "my", "do", "does", "did", "done", "can", "could", "should", "would", "may", "might", "must", "will", "shall", "not", "no", "nor", "so", "than", "then", "too", "very", "just", "also", "about", "into", "over", "under", "after", "before", "between", "through", "during", "without", "within", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "only", "own", "same", "has", "have", "had", "having", "get", "gets", "got", "make", "makes", "made", "use", "used", "using", "one", "two", "per", "up", "down", "out", "off", "again", "further", "once", "here", "more", "many", "much", "like", "even", "still", "ever", "every"]
+    """a an the and or but if of to in on at by for with from as is are was were be been being
+    it its this that these those there their they them he she his her you your yours we our us i me
+    my do does did done can could should would may might must will shall not no nor so than then too
+    very just also about into over under after before between through during without within what
+    which who whom whose when where why how all any both each few more most other some such only own
+    same has have had having get gets got make makes made use used using one two per up down out off
+    again further once here more many much like even still ever every""".split()  # noqa: SIM905
+)
+# Contractions that lost their apostrophe in the MedQuAD extraction ("dont"): never a fact edge.
+CONTRACTIONS = set(
+    """dont doesnt didnt cant couldnt wont wouldnt shouldnt isnt arent wasnt werent havent hasnt
+    hadnt youre youll youve youd theyre thats whats theres lets its""".split()  # noqa: SIM905
+)
+# Common words that make a phrase vague when they carry it ("greater chance", "key markers").
+GENERIC = set(
+    """chance key marker markers away goes go going went come comes thing things way ways lot lots
+    kind kinds part parts help helps helped important good better best bad greater great less
+    able likely often sometimes usually certain general officially really actually well new old
+    people person someone something anything everything time times day days year years case cases
+    example examples information page pages section sections number numbers level levels amount
+    include includes including incorporating called known needed need needs want wants keep keeps
+    take takes taking give gives given find found show shows shown see seen sure please upon until
+    agree agrees continue continues begins thus""".split()  # noqa: SIM905
 )
 
 WS = re.compile(r"\s+")
@@ -104,6 +126,71 @@ def ngram_candidates(text: str, max_n: int = 4) -> list[str]:
     return out
 
 
+_MAXIDF: dict[int, float] = {}
+
+
+def _rarity(w: str, idf: dict[str, float] | None) -> float:
+    """How far a word is from the rarest word of the background: 0 = seen once or never,
+    about 3 = in some 30 paragraphs, larger = common."""
+    if not idf:
+        return 1.0
+    top = _MAXIDF.get(id(idf))
+    if top is None:
+        top = _MAXIDF[id(idf)] = max(idf.values())
+    return max(0.0, top - idf.get(w.lower(), top))
+
+
+def glued(tok: str, idf: dict[str, float] | None) -> bool:
+    """Two words run together by the text extraction: "complicationscan", "diabetesA1C"."""
+    if not idf:
+        return False
+    m = re.match(r"^([a-z]{4,})[A-Z0-9]", tok)
+    if m and _rarity(m.group(1), idf) >= 2.5:
+        return True
+    t = tok.lower()
+    if not t.isalpha() or len(t) < 8 or _rarity(t, idf) > 0.7:
+        return False
+    for i in range(3, len(t) - 1):
+        a, b = t[:i], t[i:]
+        if a in idf and b in idf and _rarity(a, idf) >= 2.5 and _rarity(b, idf) >= 2.5:
+            return True
+    return False
+
+
+def acceptable(fact: str, idf: dict[str, float] | None, strict: bool = True) -> bool:
+    """False for glued words, contraction edges and (strict) vague phrases of common words."""
+    toks = fact.split()
+    if not toks or any(glued(t.strip(",.;:()\"'"), idf) for t in toks):
+        return False
+    low = [t.lower().strip(",.;:()\"'") for t in toks]
+    if low[0] in CONTRACTIONS or low[-1] in CONTRACTIONS:
+        return False
+    if (
+        len(toks) == 1
+        and not re.search(r"\d", fact)
+        and (low[0] in GENERIC or _rarity(low[0], idf) >= 3.0)
+    ):
+        return False
+    if not strict:
+        return True
+    if re.search(r"\d", fact):
+        return True
+    if low[0] in STOP or low[-1] in STOP or low[0] in GENERIC or low[-1] in GENERIC:
+        return False
+    if low[-1].endswith("ly") or (len(toks) == 1 and low[0].endswith(("ly", "ing"))):
+        return False
+    content = [w for w in low if w not in STOP]
+    if all(w in GENERIC for w in content):
+        return False
+    distinctive = any(
+        "-" in t or "/" in t or (t[:1].isupper() and t.lower() not in STOP) or _rarity(w, idf) < 1.6
+        for t, w in zip(toks, low)
+    )
+    if len(toks) == 1:
+        return _rarity(low[0], idf) < 1.6 and len(low[0]) >= 6
+    return distinctive
+
+
 def pick_facts(
     reply_text: str,
     doc: str,
@@ -119,12 +206,15 @@ def pick_facts(
     units, then the most distinctive n-grams (rare words, words the question asks about).
     """
     facts: list[str] = []
+    strict = False
 
     def add(s: str) -> bool:
         s = collapse(s).strip(" ,.;:")
         if not s or len(s.split()) > 8 or len(s) < 3:
             return False
         if not occurs(s, reply_text) or not occurs(s, doc):
+            return False
+        if not acceptable(s, idf, strict=strict):
             return False
         ns = norm(s)
         for f in facts:
@@ -138,6 +228,7 @@ def pick_facts(
         if len(facts) >= k:
             break
         add(s)
+    strict = True
     for s in number_facts(reply_text):
         if len(facts) >= k:
             break
@@ -169,6 +260,19 @@ def pick_facts(
             if len(facts) >= k:
                 break
             add(gram)
+        if len(facts) < minimum:
+            # Too few distinctive phrases: accept plainer ones, still never glued or stop-edged.
+            strict = False
+            for _, _, gram in scored:
+                if len(facts) >= minimum:
+                    break
+                toks = gram.lower().split()
+                if (
+                    toks[0] not in GENERIC
+                    and toks[-1] not in GENERIC
+                    and not toks[-1].endswith("ly")
+                ):
+                    add(gram)
     if len(facts) < minimum:
         raise ValueError(f"too few facts for reply: {reply_text[:120]!r} -> {facts}")
     return facts

@@ -163,7 +163,10 @@ def acceptable(fact: str, idf: dict[str, float] | None, strict: bool = True) -> 
     if not toks or any(glued(t.strip(",.;:()\"'"), idf) for t in toks):
         return False
     low = [t.lower().strip(",.;:()\"'") for t in toks]
-    if low[0] in CONTRACTIONS or low[-1] in CONTRACTIONS:
+    if any(
+        w in CONTRACTIONS and w != "its" or w == "its" and i == len(low) - 1
+        for i, w in enumerate(low)
+    ):
         return False
     if (
         len(toks) == 1

@@ -8,6 +8,8 @@ is located in the document text, so `document.text[chunk.start:chunk.end] == chu
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,29 @@ def merge_heading_only(text: str, sections: list[Section]) -> list[Section]:
     return merged
 
 
+def token_counter(tokenizer: Any) -> Callable[[str], int]:
+    """Counts tokens the way the embedder does (no special tokens). Uses the Rust tokenizer
+    directly when there is one: the splitter calls this thousands of times per document, and
+    the transformers wrapper costs four times as much per call."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        from tokenizers import Tokenizer
+
+        backend = Tokenizer.from_str(backend.to_str())  # a copy without padding/truncation
+        backend.no_padding()
+        backend.no_truncation()
+
+        def count(text: str) -> int:
+            return len(backend.encode(text, add_special_tokens=False).ids)
+
+    else:
+
+        def count(text: str) -> int:
+            return len(tokenizer.tokenize(text))
+
+    return functools.lru_cache(maxsize=16384)(count)
+
+
 class Chunker:
     """Splits documents into chunks of at most `chunk_tokens` embedder tokens."""
 
@@ -58,8 +83,9 @@ class Chunker:
         self.tokenizer = tokenizer
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
-        self.splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
-            tokenizer, chunk_size=chunk_tokens, chunk_overlap=chunk_overlap
+        self.count_tokens = token_counter(tokenizer)
+        self.splitter = RecursiveCharacterTextSplitter(
+            chunk_size=chunk_tokens, chunk_overlap=chunk_overlap, length_function=self.count_tokens
         )
 
     def chunk(self, doc: LoadedDocument) -> list[Chunk]:
@@ -67,7 +93,12 @@ class Chunker:
         for section in merge_heading_only(doc.text, doc.sections):
             span = doc.text[section.start : section.end]
             cursor = 0
-            for piece in self.splitter.split_text(span):
+            stripped = span.strip()
+            if self.count_tokens(stripped) <= self.chunk_tokens:
+                pieces = [stripped]  # the splitter would return it whole; skip its many calls
+            else:
+                pieces = self.splitter.split_text(span)
+            for piece in pieces:
                 if not piece.strip():
                     continue
                 # Pieces come in order and each starts after the previous one's start; the

@@ -199,8 +199,8 @@ class KnowledgeIndex:
                     # A writer swept this generation between reading CURRENT and opening it.
                     time.sleep(0.05)
                     continue
-                if self._state is not None:
-                    self._state.db.close()
+                # The old connection is left to the garbage collector: another thread may still
+                # be fetching hits through it.
                 self._state = _Loaded(generation, manifest, db, vectors, bm25)
                 return self._state
             raise AssistantError(
@@ -452,8 +452,13 @@ class KnowledgeIndex:
         total = len(items)
         done = 0
 
-        def embed_pending() -> None:
+        def tick(label: str) -> None:
             nonlocal done
+            done += 1
+            if progress:
+                progress(done, total, label)
+
+        def embed_pending() -> None:
             inputs = [
                 embedding_input(c.text, p.doc.title, c.section) for p in pending for c in p.chunks
             ]
@@ -462,9 +467,7 @@ class KnowledgeIndex:
             for item in pending:
                 item.vectors = vectors[offset : offset + len(item.chunks)]
                 offset += len(item.chunks)
-                done += 1
-                if progress:
-                    progress(done, total, item.rel)
+                tick(item.rel)
             report.chunks_embedded += len(inputs)
             embedded.extend(pending)
             pending.clear()
@@ -481,24 +484,24 @@ class KnowledgeIndex:
                 sha, size = file_sha256(source)
             except OSError as exc:
                 report.skipped.append(Skipped(str(source), f"cannot read: {exc.strerror}"))
+                tick(rel)
                 continue
             if hashes.get(rel) == sha:
                 if dest != source.resolve() and not _same_file_content(dest, sha):
                     copy_atomic(source, dest)
                 report.unchanged.append(rel)
-                done += 1
-                if progress:
-                    progress(done, total, rel)
+                tick(rel)
                 continue
             try:
                 doc = load_document(source)
             except SkipFile as exc:
                 report.skipped.append(Skipped(str(source), str(exc)))
-                done += 1
+                tick(rel)
                 continue
             chunks = chunker.chunk(doc)
             if not chunks:
                 report.skipped.append(Skipped(str(source), "no text to index"))
+                tick(rel)
                 continue
             if dest != source.resolve():
                 copy_atomic(source, dest)
@@ -592,8 +595,6 @@ class KnowledgeIndex:
             writer.discard()
             raise
         with self._mutex:
-            if self._state is not None:
-                self._state.db.close()
             db = store.connect_readonly(generation)
             self._state = _Loaded(generation, manifest, db, vectors, bm25)
         return self._state

@@ -214,8 +214,9 @@ def load_docx(path: Path, data: bytes) -> LoadedDocument:
     body_start, source = split_source_line(text)
     sections: list[Section] = []
     heads = [(s, t) for s, t in heads if s >= body_start]
-    if not heads or heads[0][0] > body_start:
-        sections.append(Section(body_start, heads[0][0] if heads else len(text)))
+    first_end = heads[0][0] if heads else len(text)
+    if text[body_start:first_end].strip():
+        sections.append(Section(body_start, first_end))
     for i, (start, head) in enumerate(heads):
         end = heads[i + 1][0] if i + 1 < len(heads) else len(text)
         sections.append(Section(start, end, head))

@@ -357,9 +357,10 @@ class KnowledgeIndex:
         found, skipped = expand([Path(p) for p in paths], include, exclude)
         report.skipped.extend(skipped)
         docs = self.pack.docs_dir.resolve()
-        items: dict[str, tuple[Path, Path]] = {}
+        items: dict[str, tuple[Path, Path | None]] = {}
         for entry in found:
             real = entry.path.resolve()
+            dest: Path | None
             if real.is_relative_to(docs):
                 dest = real
             elif entry.base is None:
@@ -372,7 +373,7 @@ class KnowledgeIndex:
                     Skipped(str(entry.path), f"{items[rel][0]} goes to {rel} as well")
                 )
                 continue
-            items[rel] = (entry.path, dest)
+            items[rel] = (entry.path, None if dest == real else dest)
         with store.write_lock(self.index_dir, self.pack.name, self.lock_timeout):
             self._write(items, report, progress, fresh=False)
         report.seconds = time.perf_counter() - started
@@ -391,8 +392,9 @@ class KnowledgeIndex:
             )
         found, skipped = expand([docs])
         report.skipped.extend(skipped)
-        root = docs.resolve()
-        items = {"docs/" + f.relative: (f.path, root / f.relative) for f in found}
+        items: dict[str, tuple[Path, Path | None]] = {
+            "docs/" + f.relative: (f.path, None) for f in found
+        }
         with store.write_lock(self.index_dir, self.pack.name, self.lock_timeout):
             self._write(items, report, progress, fresh=True)
         report.seconds = time.perf_counter() - started
@@ -436,12 +438,15 @@ class KnowledgeIndex:
 
     def _write(
         self,
-        items: dict[str, tuple[Path, Path]],
+        items: dict[str, tuple[Path, Path | None]],
         report: IndexReport,
         progress: Progress | None,
         *,
         fresh: bool,
     ) -> None:
+        """Index `items` (pack path -> (source file, copy destination or None when indexed in
+        place)). `fresh` starts from an empty index and publishes once at the end; otherwise
+        every `commit_chunks` new chunks are published, so a crash loses only that batch."""
         state = None if fresh or not self.exists() else self._open()
         hashes: dict[str, str] = {}
         if state is not None:
@@ -487,7 +492,7 @@ class KnowledgeIndex:
                 tick(rel)
                 continue
             if hashes.get(rel) == sha:
-                if dest != source.resolve() and not _same_file_content(dest, sha):
+                if dest is not None and not _same_file_content(dest, sha):
                     copy_atomic(source, dest)
                 report.unchanged.append(rel)
                 tick(rel)
@@ -503,7 +508,7 @@ class KnowledgeIndex:
                 report.skipped.append(Skipped(str(source), "no text to index"))
                 tick(rel)
                 continue
-            if dest != source.resolve():
+            if dest is not None:
                 copy_atomic(source, dest)
             outcome = "updated" if rel in hashes else "added"
             pending.append(_Pending(rel, outcome, sha, size, doc, chunks))

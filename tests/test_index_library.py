@@ -95,7 +95,11 @@ def test_bad_files_are_reported_and_never_abort(settings, embedder, tmp_path: Pa
     (src / "zero.pdf").write_bytes(b"")
     (src / "broken.pdf").write_bytes(b"%PDF-1.7\ngarbage")
     (src / "loop").symlink_to(src / "loop")
-    report = open_index(pack, settings, embedder=embedder).add_docs([src, tmp_path / "nope.md"])
+    calls: list[tuple[int, int, str]] = []
+    report = open_index(pack, settings, embedder=embedder).add_docs(
+        [src, tmp_path / "nope.md"], progress=lambda *args: calls.append(args)
+    )
+    assert [c[0] for c in calls] == list(range(1, 7)) and {c[1] for c in calls} == {6}
     assert sorted(report.added) == ["docs/good.md", "docs/latin.txt"]
     reasons = {Path(s.path).name: s.reason for s in report.skipped}
     assert set(reasons) == {"blob.txt", "empty.md", "zero.pdf", "broken.pdf", "loop", "nope.md"}

@@ -66,7 +66,7 @@ def _print_report(report: Any, as_json: bool) -> None:
         return
     line = report.summary()
     if report.removed:
-        line += f", removed {len(report.removed)}"
+        line = f"removed {len(report.removed)}, skipped {len(report.skipped)}"
     click.echo(f"{line} ({report.chunks_total} chunks in the index, {report.seconds:.1f} s)")
     for skipped in report.skipped:
         click.echo(f"  skipped {skipped.path}: {skipped.reason}")

@@ -195,7 +195,7 @@ class KnowledgeIndex:
                     vectors = faiss.read_index(str(generation / store.VECTORS))
                     bm25 = BM25Index.load(generation / store.BM25_DIR)
                     db = store.connect_readonly(generation)
-                except (FileNotFoundError, RuntimeError):
+                except (OSError, RuntimeError, sqlite3.OperationalError):
                     # A writer swept this generation between reading CURRENT and opening it.
                     time.sleep(0.05)
                     continue
@@ -530,7 +530,8 @@ class KnowledgeIndex:
         import faiss
 
         base = None if fresh or state is None else state.generation
-        dim = self.dimension()
+        # A removal needs no embedder: the dimension comes from the live index.
+        dim = self.dimension() if base is None or state is None else int(state.vectors.d)
         if base is None:
             vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
             next_id = 1

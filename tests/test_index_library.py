@@ -187,3 +187,34 @@ def test_readers_follow_a_new_generation(settings, embedder) -> None:
     writer.add_docs([FIXTURES / "guide"])
     assert current_generation(pack.index_dir) != first
     assert reader.search("penguin herring", k=1)[0].path == "docs/penguins.md"
+
+
+def test_readers_never_see_a_half_written_index(settings, embedder, tmp_path: Path) -> None:
+    pack = make_pack()
+    open_index(pack, settings, embedder=embedder).add_docs([FIXTURES / "notes.txt"])
+    errors: list[BaseException] = []
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:  # a fresh reader each time opens whatever generation CURRENT names
+                reader = open_index(pack, settings, embedder=embedder)
+                counts.append(len(reader.documents()))
+                assert reader.bm25_search("compost", k=1)[0].path == "docs/notes.txt"
+            except BaseException as exc:  # collected for the main thread to report
+                errors.append(exc)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    writer = open_index(pack, settings, embedder=embedder)
+    try:
+        for n in range(4):
+            note = tmp_path / f"extra{n}.txt"
+            note.write_text(f"Extra note number {n} about harbour cranes.")
+            writer.add_docs([note])
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors[0]
+    assert counts and counts == sorted(counts) and set(counts) <= {1, 2, 3, 4, 5}

@@ -7,6 +7,7 @@ closing the iterator) stops generation at the next token.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -120,14 +121,16 @@ def stream_tokens(
     stats: GenerationStats | None = None,
     model: Any = None,
 ) -> Iterator[str]:
-    """Yield text pieces as the model produces them. `model` defaults to the base model (the
-    router passes the adapter-wrapped one). Closing the iterator cancels generation."""
+    """Yield text pieces as the model produces them. `model` is what generates (the router
+    passes the adapter bank's model); None means the base model alone, with any loaded adapter
+    disabled. Closing the iterator cancels generation."""
     import torch
     from transformers import StoppingCriteriaList
 
+    from assistant.adapters import bank_for
+
     cancel = cancel or threading.Event()
     stats = stats if stats is not None else GenerationStats()
-    model = model if model is not None else handle.model
     streamer = _TokenQueue()
     errors: list[BaseException] = []
     stats.prompt_tokens = int(input_ids.shape[-1])
@@ -135,8 +138,13 @@ def stream_tokens(
 
     def run() -> None:
         try:
-            with _generate_lock, torch.inference_mode():
-                model.generate(
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(_generate_lock)
+                stack.enter_context(torch.inference_mode())
+                generator = model
+                if generator is None:
+                    generator = stack.enter_context(bank_for(handle).using(None))
+                generator.generate(
                     input_ids=input_ids,
                     attention_mask=torch.ones_like(input_ids),
                     streamer=streamer,

@@ -48,6 +48,7 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     load_seconds: float
+    bank: Any = None  # the AdapterBank once adapters are loaded (assistant.adapters.bank_for)
 
 
 def _package_dir(package: str, install: str) -> Path:
@@ -231,3 +232,28 @@ def load_embedder(loaded: LoadedSettings) -> Any:
 
 def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def base_model_fingerprint(loaded: LoadedSettings) -> str:
+    """A short hash that identifies the base model's weights, recorded with each adapter.
+
+    The packaged model is identified by its GGUF file (hashed once, then remembered beside the
+    converted folder); another folder by its config and the names and sizes of its weight files.
+    """
+    path = resolve_base_path(loaded)
+    remembered = path / "FINGERPRINT"
+    if remembered.is_file():
+        return remembered.read_text().strip()
+    digest = hashlib.sha256()
+    if loaded.settings.models.base_model == PACKAGED_BASE:
+        with open(packaged_gguf(), "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        fingerprint = digest.hexdigest()[:16]
+        with contextlib.suppress(OSError):
+            remembered.write_text(fingerprint + "\n")
+        return fingerprint
+    digest.update((path / "config.json").read_bytes())
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return digest.hexdigest()[:16]

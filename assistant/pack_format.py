@@ -34,6 +34,8 @@ class PackRetrieval(_Strict):
     chunk_overlap: int = Field(default=30, ge=0, le=1024)
     decline_threshold: float = Field(default=0.30, ge=-1.0, le=1.0)
     route_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
+    # Each passage in a prompt is cut to the words that best match the question (0: whole).
+    passage_words: int = Field(default=80, ge=0, le=2000)
 
     @model_validator(mode="after")
     def _overlap_below_chunk(self) -> PackRetrieval:
@@ -63,6 +65,9 @@ class PackTraining(_Strict):
     passages: int = Field(default=3, ge=0, le=20)
     p_right_passage: float = Field(default=0.8, ge=0.0, le=1.0)
     seed: int = 7
+    # LoRA only in the top N transformer layers (0: all): backward stops below them, so fewer
+    # layers train faster on a CPU.
+    layers: int = Field(default=0, ge=0, le=512)
 
 
 class PackStyle(_Strict):

@@ -1,0 +1,125 @@
+"""One base, many adapters: every pack's LoRA adapter loaded once by name onto the shared base
+model, switched by name, with "no adapter" (the base alone) available for comparison.
+
+An adapter is checked before it is loaded: its files must be present and readable safetensors
+(never pickle), and it must have been trained on the configured base model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import AssistantError
+from assistant.models import LoadedModel, base_model_fingerprint
+from assistant.packs import DomainPack
+from assistant.settings import LoadedSettings
+
+WEIGHTS = "adapter_model.safetensors"
+
+
+def check_adapter(pack: DomainPack, loaded: LoadedSettings) -> dict[str, Any]:
+    """The adapter's training.json after checking files and base model; raises AssistantError
+    naming the pack and what to run."""
+    folder = pack.adapter_dir
+    retrain = f"run `assistant train {pack.name}`, or answer with --no-adapter"
+    if not (folder / WEIGHTS).is_file() or not (folder / "adapter_config.json").is_file():
+        raise AssistantError(f"pack {pack.name!r} has no trained adapter in {folder}: {retrain}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(folder / WEIGHTS), framework="pt") as handle:
+            keys = list(handle.keys())
+        json.loads((folder / "adapter_config.json").read_text("utf-8"))
+    except Exception:
+        raise AssistantError(
+            f"the adapter of pack {pack.name!r} is damaged ({folder / WEIGHTS}): {retrain}"
+        ) from None
+    if not keys:
+        raise AssistantError(f"the adapter of pack {pack.name!r} holds no weights: {retrain}")
+    info_file = folder / "training.json"
+    info = json.loads(info_file.read_text("utf-8")) if info_file.is_file() else {}
+    trained_on = info.get("fingerprint_base") or info.get("base_fingerprint")
+    current = base_model_fingerprint(loaded)
+    if trained_on and trained_on != current:
+        raise AssistantError(
+            f"the adapter of pack {pack.name!r} was trained on base model"
+            f" {info.get('base_model')!r} ({trained_on}), but the configured base is"
+            f" {loaded.settings.models.base_model!r} ({current}): {retrain}"
+        )
+    return info
+
+
+class AdapterBank:
+    """The PEFT-wrapped base model with every loaded adapter; thread-safe switching."""
+
+    def __init__(self, handle: LoadedModel) -> None:
+        self.handle = handle
+        self.peft_model: Any = None
+        self.names: dict[str, Path] = {}
+        self.active: str | None = None
+        self._lock = threading.RLock()
+
+    def load(self, pack: DomainPack, loaded: LoadedSettings) -> str:
+        """Load the pack's adapter under the pack's name (once); returns the name."""
+        with self._lock:
+            if pack.name in self.names:
+                return pack.name
+            check_adapter(pack, loaded)
+            from peft import PeftModel
+
+            try:
+                if self.peft_model is None:
+                    self.peft_model = PeftModel.from_pretrained(
+                        self.handle.model, str(pack.adapter_dir), adapter_name=pack.name
+                    )
+                    self.peft_model.eval()
+                else:
+                    self.peft_model.load_adapter(str(pack.adapter_dir), adapter_name=pack.name)
+            except Exception as exc:
+                raise AssistantError(
+                    f"the adapter of pack {pack.name!r} could not be loaded ({exc}): run"
+                    f" `assistant train {pack.name}`, or answer with --no-adapter"
+                ) from None
+            self.names[pack.name] = pack.adapter_dir
+            self.active = pack.name
+            return pack.name
+
+    @contextlib.contextmanager
+    def using(self, name: str | None) -> Iterator[Any]:
+        """The model to generate with: the named adapter active, or the base alone (None).
+        Holds the bank's lock so a concurrent switch cannot change it mid-answer."""
+        with self._lock:
+            if self.peft_model is None:
+                yield self.handle.model
+                return
+            if name is None:
+                with self.peft_model.disable_adapter():
+                    yield self.peft_model
+                return
+            if name not in self.names:
+                raise AssistantError(f"no adapter named {name!r} is loaded")
+            self.switch(name)
+            yield self.peft_model
+
+    def switch(self, name: str) -> None:
+        with self._lock:
+            if self.active != name:
+                self.peft_model.set_adapter(name)
+                self.active = name
+
+
+_banks_lock = threading.Lock()
+
+
+def bank_for(handle: LoadedModel) -> AdapterBank:
+    """The one adapter bank of a loaded base model (adapters are injected into its modules, so
+    every generation on that model must go through the bank)."""
+    with _banks_lock:
+        if handle.bank is None:
+            handle.bank = AdapterBank(handle)
+        return handle.bank

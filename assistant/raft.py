@@ -1,0 +1,139 @@
+"""RAFT-style training data: each SFT example becomes a prompt with retrieved passages.
+
+For an answer example, the passage that holds the answer (from the example's source document,
+the chunk with the most of its facts) is included with probability p; distractors from other
+documents fill up to the pack's passage count; the passages are shuffled and numbered, and the
+target reply cites the right passage's number after the sentence that carries the facts. Without
+the right passage the target says the documents do not cover the question. Decline and
+no-passage examples keep their written reply. Prompts come from `prompts.build_messages`, the
+same function the router uses at answer time.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.pack_format import PackConfig, SftLine
+from assistant.prompts import NOT_COVERED, PromptPassage, build_messages, trim_passage
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class TrainExample:
+    """One chat prompt and the reply the adapter should learn for it."""
+
+    prompt: list[dict[str, str]]
+    completion: str
+    kind: str
+    right_included: bool
+    right_number: int | None
+    question: str
+
+
+def normalize(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def contains_fact(text: str, fact: str) -> bool:
+    return normalize(fact) in normalize(text)
+
+
+def insert_citation(reply: str, facts: Sequence[str], number: int) -> str:
+    """Put `[number]` at the end of the sentence that carries the most facts (the first
+    sentence when none does), before its closing punctuation."""
+    sentences = _SENTENCE_END.split(reply.strip())
+    scores = [sum(contains_fact(s, f) for f in facts) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    sentence = sentences[best]
+    match = re.search(r"[.!?]+[\"')]*$", sentence)
+    cut = match.start() if match else len(sentence)
+    sentences[best] = f"{sentence[:cut]} [{number}]{sentence[cut:]}"
+    return " ".join(sentences)
+
+
+def _passage(hit: Any) -> PromptPassage:
+    return PromptPassage(text=hit.text, path=hit.path, section=hit.section or "")
+
+
+def right_passage(index: Any, line: SftLine, question: str) -> Any | None:
+    """The chunk of the source document that holds most of the example's facts."""
+    if not line.source:
+        return None
+    query = " ".join([question, *line.facts])
+    candidates = [h for h in index.search(query, k=40) if h.path == line.source]
+    if hasattr(index, "document_chunks"):
+        candidates += index.document_chunks(line.source)
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda h: sum(contains_fact(h.text, f) for f in line.facts))
+    if line.facts and not any(contains_fact(best.text, f) for f in line.facts):
+        return None
+    return best
+
+
+def build_example(
+    line: SftLine,
+    config: PackConfig,
+    index: Any,
+    rng: random.Random,
+    fits: Any = None,
+) -> TrainExample:
+    """One RAFT example. `fits(messages, completion) -> bool` lets the caller drop distractors
+    until the example fits the training length."""
+    question = next(m.content for m in reversed(line.messages) if m.role == "user")
+    reply = line.messages[-1].content
+    history = [
+        {"role": m.role, "content": m.content}
+        for m in line.messages[:-1]
+        if m.role != "system" and m.content != question
+    ]
+    kind = line.kind or ("answer" if line.source else "decline_offtopic")
+    wanted = config.training.passages
+    right = right_passage(index, line, question) if kind == "answer" else None
+    include_right = right is not None and rng.random() < config.training.p_right_passage
+    distractors = [
+        h
+        for h in index.search(question, k=wanted + 8)
+        if h.path != line.source and not any(contains_fact(h.text, f) for f in line.facts)
+    ]
+    chosen = distractors[: wanted - 1 if include_right else wanted]
+    passages = [_passage(h) for h in chosen]
+    right_number = None
+    if include_right:
+        passages.append(_passage(right))
+        rng.shuffle(passages)
+        right_number = passages.index(_passage(right)) + 1
+        completion = insert_citation(reply, line.facts, right_number)
+    elif kind == "answer":
+        completion = NOT_COVERED
+    else:
+        completion = reply
+    words = config.retrieval.passage_words
+    if include_right and line.facts:
+        shown = trim_passage(right.text, question, words)
+        if not any(contains_fact(shown, f) for f in line.facts):
+            # Trimming (the same as at answer time) cut the answer out: the model will not see
+            # it, so the honest target is that the passages do not cover the question.
+            passages.remove(_passage(right))
+            right_number, include_right, completion = None, False, NOT_COVERED
+    messages = build_messages(config.persona, question, passages, history, words)
+    while fits is not None and not fits(messages, completion) and len(passages) > 1:
+        drop = next(i for i, p in enumerate(passages) if i + 1 != right_number)
+        passages.pop(drop)
+        if right_number is not None and drop + 1 < right_number:
+            right_number -= 1
+            completion = insert_citation(reply, line.facts, right_number)
+        messages = build_messages(config.persona, question, passages, history, words)
+    return TrainExample(messages, completion, kind, include_right, right_number, question)
+
+
+def build_training_set(
+    lines: Sequence[SftLine], config: PackConfig, index: Any, fits: Any = None
+) -> list[TrainExample]:
+    rng = random.Random(config.training.seed)
+    return [build_example(line, config, index, rng, fits) for line in lines]

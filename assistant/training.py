@@ -1,0 +1,335 @@
+"""`assistant train PACK`: RAFT-style chat data from the pack's examples and index, LoRA SFT
+(loss on the reply only), and an adapter folder written atomically.
+
+Training uses transformers' Trainer with PEFT rather than TRL's SFTTrainer: TRL 1.16 always
+swaps in a fused, chunked LM-head kernel written for GPUs, which on this CPU made a step several
+times slower (bench/RESULTS.md). The masking is the same: labels only on the assistant's reply.
+
+The adapter folder holds PEFT's safetensors and adapter_config.json, `training.json` (base model
+and its fingerprint, data hash, settings, steps, wall time, loss curve) and `loss.png`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import AssistantError
+from assistant.pack_format import PackConfig, SftLine, load_pack_config
+from assistant.packs import DomainPack
+from assistant.raft import TrainExample, build_training_set
+from assistant.settings import LoadedSettings, cache_dir
+
+TRAINING_FILE = "training.json"
+# Seconds per trained token on 2 CPU cores in float32 with LoRA on the attention projections,
+# measured on SmolLM2-135M; only used for the --dry-run estimate.
+SECONDS_PER_TOKEN = 0.0055
+
+Progress = Callable[[int, int, float | None], None]
+
+
+@dataclass
+class TrainReport:
+    pack: str
+    examples: int
+    with_right_passage: int
+    tokens: int
+    steps: int
+    estimated_seconds: float
+    dry_run: bool = False
+    wall_seconds: float = 0.0
+    final_loss: float | None = None
+    adapter_dir: str = ""
+    losses: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_sft_lines(pack: DomainPack) -> list[SftLine]:
+    """The pack's SFT examples; a malformed line is an error pointing at `pack validate`."""
+    if not pack.sft_file.is_file():
+        raise AssistantError(f"{pack.sft_file} is missing: add training examples first")
+    lines = []
+    for number, raw in enumerate(pack.sft_file.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            lines.append(SftLine.model_validate_json(raw))
+        except ValueError:
+            raise AssistantError(
+                f"{pack.sft_file}:{number} is not a valid example: run"
+                f" `assistant pack validate {pack.name}` for details"
+            ) from None
+    if not lines:
+        raise AssistantError(f"{pack.sft_file} has no examples")
+    return lines
+
+
+def data_hash(pack: DomainPack, config: PackConfig) -> str:
+    """What the adapter was trained from: the examples, the persona and the training settings."""
+    digest = hashlib.sha256(pack.sft_file.read_bytes())
+    digest.update(config.persona.encode())
+    digest.update(json.dumps(config.training.model_dump(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def count_tokens(tokenizer: Any, messages: list[dict[str, str]], completion: str) -> int:
+    full = [*messages, {"role": "assistant", "content": completion}]
+    return len(tokenizer.apply_chat_template(full, tokenize=True, return_dict=True)["input_ids"])
+
+
+def prepare(pack: DomainPack, loaded: LoadedSettings) -> tuple[PackConfig, list[TrainExample], Any]:
+    """Config, RAFT examples that fit max_length, and the tokenizer."""
+    from assistant.knowledge import open_index
+    from assistant.models import load_base_model
+
+    config = load_pack_config(pack, loaded)
+    lines = read_sft_lines(pack)
+    index = open_index(
+        pack,
+        loaded,
+        chunk_tokens=config.retrieval.chunk_tokens,
+        chunk_overlap=config.retrieval.chunk_overlap,
+    )
+    tokenizer = load_base_model(loaded).tokenizer
+    limit = config.training.max_length
+
+    def fits(messages: list[dict[str, str]], completion: str) -> bool:
+        return count_tokens(tokenizer, messages, completion) <= limit
+
+    examples = build_training_set(lines, config, index, fits)
+    return config, examples, tokenizer
+
+
+def top_layers(model: Any, count: int) -> list[int] | None:
+    """Indices of the top `count` transformer layers, or None for all."""
+    total = model.config.num_hidden_layers
+    return None if count <= 0 or count >= total else list(range(total - count, total))
+
+
+def tokenize_example(tokenizer: Any, example: TrainExample) -> dict[str, list[int]]:
+    """Token ids of prompt + reply with labels on the reply only (the prompt is masked with
+    -100), encoded by the same chat template the router uses at answer time."""
+    prompt_ids = tokenizer.apply_chat_template(
+        example.prompt, add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
+    full = [*example.prompt, {"role": "assistant", "content": example.completion}]
+    full_ids = tokenizer.apply_chat_template(full, tokenize=True, return_dict=True)["input_ids"]
+    if full_ids[: len(prompt_ids)] != prompt_ids:
+        raise AssistantError("the chat template does not extend the prompt with the reply")
+    labels = [-100] * len(prompt_ids) + full_ids[len(prompt_ids) :]
+    return {"input_ids": full_ids, "attention_mask": [1] * len(full_ids), "labels": labels}
+
+
+class _ProgressCallback:
+    """Reports steps and loss to the caller, and stops training when `stop` is set."""
+
+    def __init__(self, progress: Progress | None, stop: threading.Event) -> None:
+        self.progress = progress
+        self.stop = stop
+        self.losses: list[float] = []
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class Callback(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+                if logs and "loss" in logs:
+                    outer.losses.append(float(logs["loss"]))
+
+            def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+                if outer.progress:
+                    loss = outer.losses[-1] if outer.losses else None
+                    outer.progress(state.global_step, state.max_steps, loss)
+                if outer.stop.is_set():
+                    control.should_training_stop = True
+                    control.should_save = True
+
+        return Callback()
+
+
+def _plot_losses(losses: list[float], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(range(1, len(losses) + 1), losses)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _portable_adapter_config(path: Path, loaded: LoadedSettings) -> None:
+    """Record the base model by its configured name, not this machine's cache path."""
+    config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = loaded.settings.models.base_model
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _fsync_tree(folder: Path) -> None:
+    for file in folder.iterdir():
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def install_adapter(staged: Path, target: Path) -> None:
+    """Swap a fully written adapter folder into place; the old one is removed only after."""
+    _fsync_tree(staged)
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    staged.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def train(
+    pack: DomainPack,
+    loaded: LoadedSettings,
+    *,
+    max_steps: int | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> TrainReport:
+    """Train the pack's adapter (or, with dry_run, only build the data and estimate)."""
+    from assistant.models import base_model_fingerprint, resolve_base_path
+
+    config, examples, tokenizer = prepare(pack, loaded)
+    settings = config.training
+    tokens = sum(count_tokens(tokenizer, ex.prompt, ex.completion) for ex in examples)
+    steps_per_epoch = -(-len(examples) // settings.batch_size)
+    steps = max_steps or max(1, round(steps_per_epoch * settings.epochs))
+    trained_tokens = tokens * steps / steps_per_epoch if max_steps else tokens * settings.epochs
+    report = TrainReport(
+        pack=pack.name,
+        examples=len(examples),
+        with_right_passage=sum(ex.right_included for ex in examples),
+        tokens=tokens,
+        steps=steps,
+        estimated_seconds=round(trained_tokens * SECONDS_PER_TOKEN, 1),
+        dry_run=dry_run,
+    )
+    if dry_run:
+        return report
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import (
+        AutoModelForCausalLM,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+    )
+
+    base_path = resolve_base_path(loaded)
+    torch.manual_seed(settings.seed)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    lora = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+        task_type="CAUSAL_LM",
+        layers_to_transform=top_layers(model, settings.layers),
+    )
+    model = get_peft_model(model, lora)
+    dataset = Dataset.from_list([tokenize_example(tokenizer, ex) for ex in examples])
+    work = cache_dir(loaded.settings) / "training" / pack.name
+    work.mkdir(parents=True, exist_ok=True)
+    args = TrainingArguments(
+        output_dir=str(work / "checkpoints"),
+        num_train_epochs=settings.epochs,
+        max_steps=max_steps or -1,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=25,
+        save_total_limit=1,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        dataloader_num_workers=0,
+    )
+    stop = stop or threading.Event()
+    tracker = _ProgressCallback(progress, stop)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        callbacks=[tracker.callback()],
+    )
+    start = time.perf_counter()
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        raise AssistantError(
+            f"training interrupted; the adapter in {pack.adapter_dir} is unchanged and the last"
+            f" checkpoint is in {work / 'checkpoints'}"
+        ) from None
+    if stop.is_set():
+        raise AssistantError(
+            f"training stopped; the adapter in {pack.adapter_dir} is unchanged and the last"
+            f" checkpoint is in {work / 'checkpoints'}"
+        )
+    report.wall_seconds = round(time.perf_counter() - start, 1)
+    report.losses = tracker.losses
+    report.final_loss = tracker.losses[-1] if tracker.losses else None
+    report.steps = trainer.state.global_step
+
+    staged = Path(tempfile.mkdtemp(prefix=".adapter.tmp-", dir=pack.root))
+    try:
+        staged.chmod(0o755)
+        trainer.model.save_pretrained(staged)
+        _portable_adapter_config(staged / "adapter_config.json", loaded)
+        (staged / "README.md").unlink(missing_ok=True)  # PEFT's empty model card
+        info = {
+            "pack": pack.name,
+            "base_model": loaded.settings.models.base_model,
+            "base_fingerprint": base_model_fingerprint(loaded),
+            "data_hash": data_hash(pack, config),
+            "settings": settings.model_dump(),
+            "examples": report.examples,
+            "with_right_passage": report.with_right_passage,
+            "tokens": tokens,
+            "steps": report.steps,
+            "wall_seconds": report.wall_seconds,
+            "final_loss": report.final_loss,
+            "loss_curve": [round(x, 4) for x in tracker.losses],
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (staged / TRAINING_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        if tracker.losses:
+            _plot_losses(tracker.losses, staged / "loss.png", f"{pack.name} adapter")
+        install_adapter(staged, pack.adapter_dir)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    report.adapter_dir = str(pack.adapter_dir)
+    return report

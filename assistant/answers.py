@@ -1,0 +1,88 @@
+"""The records an answer is made of (`Answer`, `Source`) and the citation checker.
+
+Scripts rely on the JSON of these records (`assistant ask --json`, `/v1/ask`): keep names stable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_CITATION = re.compile(r"\s?\[(\d{1,3})\]")
+
+
+@dataclass
+class Source:
+    """One retrieved passage shown to the model, numbered as in the prompt."""
+
+    number: int
+    pack: str
+    path: str  # relative to the pack folder
+    title: str
+    section: str | None
+    page: int | None
+    start: int  # character span in the document's extracted text
+    end: int
+    score: float  # fused (reciprocal rank fusion)
+    dense_score: float | None  # raw cosine
+    text: str
+    cited: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Timings:
+    routing_ms: float = 0.0
+    retrieval_ms: float = 0.0
+    first_token_ms: float = 0.0
+    total_ms: float = 0.0
+    tokens_per_s: float = 0.0
+    prompt_tokens: int = 0
+    answer_tokens: int = 0
+
+
+@dataclass
+class Answer:
+    """One answer, or a decline, with everything a user or a script needs to check it."""
+
+    question: str
+    answer: str
+    pack: str | None
+    declined: bool = False
+    decline_reason: str | None = None
+    sources: list[Source] = field(default_factory=list)
+    citations: list[int] = field(default_factory=list)
+    removed_citations: list[int] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    adapter: str | None = None
+    mode: str = "generate"
+    route_scores: dict[str, float] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_citations(text: str, sources: list[Source]) -> tuple[str, list[int], list[int]]:
+    """Map each [n] to its passage. Returns the text with invented numbers removed, the valid
+    numbers cited (in order of first use), and the invented numbers removed. Marks sources."""
+    valid: list[int] = []
+    removed: list[int] = []
+
+    def replace(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if 1 <= number <= len(sources):
+            if number not in valid:
+                valid.append(number)
+            return match.group(0)
+        removed.append(number)
+        return ""
+
+    cleaned = _CITATION.sub(replace, text)
+    for source in sources:
+        source.cited = source.number in valid
+    return cleaned, valid, removed

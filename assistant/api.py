@@ -1,0 +1,48 @@
+"""The Python API for people who embed assistant in their own code.
+
+from assistant import Assistant
+a = Assistant()
+answer = a.ask("diabetes", "What is hypoglycemia?")
+for piece in a.stream("diabetes", "What causes it?"):
+    print(piece, end="")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.answers import Answer
+from assistant.packs import DomainPack
+from assistant.settings import load_settings
+
+
+class Assistant:
+    """Packs, one shared base model and its adapters, behind three calls."""
+
+    def __init__(self, config_file: str | Path | None = None) -> None:
+        from assistant.router import Router
+
+        self.settings = load_settings(config_file)
+        self.router = Router(self.settings)
+
+    def packs(self) -> list[DomainPack]:
+        return self.router.packs()
+
+    def ask(
+        self, pack: str | None, question: str, history: Sequence[Any] = (), **options: Any
+    ) -> Answer:
+        """One answer from `pack` (None: the router picks the pack, or declines)."""
+        return self.router.answer(question, pack, history, **options)
+
+    def stream(
+        self, pack: str | None, question: str, history: Sequence[Any] = (), **options: Any
+    ) -> Iterator[str]:
+        """The answer's text pieces as they are generated; `last_answer` holds the record."""
+        self.last_answer: Answer | None = None
+        for item in self.router.stream(question, pack, history, **options):
+            if isinstance(item, Answer):
+                self.last_answer = item
+            else:
+                yield item

@@ -1,0 +1,362 @@
+"""The router: question -> pack (or decline) -> retrieval -> prompt -> generation -> Answer.
+
+`Router.stream()` yields text pieces as they are generated and ends with the `Answer`;
+`Router.answer()` returns the `Answer` alone. With no pack given, every pack is scored (its best
+dense and BM25 retrieval, and the question's similarity to its description) and the best one
+answers, unless none is confident enough.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.answers import Answer, Source, Timings, check_citations
+from assistant.errors import AssistantError
+from assistant.pack_format import PackConfig, load_pack_config
+from assistant.packs import DomainPack, find_pack, list_packs
+from assistant.prompts import NOT_COVERED, PromptPassage, build_messages
+from assistant.settings import LoadedSettings
+
+MAX_QUESTION_TOKENS = 1000
+CONTEXT_TOKENS = 4096  # prompt + answer budget; SmolLM2 allows 8192, the CPU makes less wise
+DESCRIPTION_WEIGHT = 0.25  # how much the pack description counts next to the best passage
+
+
+@dataclass
+class PackHandle:
+    pack: DomainPack
+    config: PackConfig
+    index: Any
+    description_vector: Any = None
+
+
+@dataclass
+class RouteDecision:
+    pack: str | None
+    scores: dict[str, float]
+    reason: str | None = None
+
+
+def _history_messages(history: Sequence[Any]) -> list[dict[str, str]]:
+    turns = []
+    for turn in history:
+        role = turn.get("role") if isinstance(turn, dict) else getattr(turn, "role", None)
+        content = turn.get("content") if isinstance(turn, dict) else getattr(turn, "content", "")
+        if role in ("user", "assistant") and content:
+            turns.append({"role": role, "content": str(content)})
+    return turns
+
+
+class Router:
+    """Answers questions from the packs with the one shared base model and its adapters."""
+
+    def __init__(self, loaded: LoadedSettings, packs: Sequence[DomainPack] | None = None) -> None:
+        self.loaded = loaded
+        self._packs = list(packs) if packs is not None else None
+        self._handles: dict[str, PackHandle] = {}
+        self._lock = threading.RLock()
+
+    # ----- packs --------------------------------------------------------------------------
+
+    def packs(self) -> list[DomainPack]:
+        return self._packs if self._packs is not None else list_packs()
+
+    def handle(self, name: str) -> PackHandle:
+        with self._lock:
+            if name not in self._handles:
+                from assistant.knowledge import open_index
+
+                known = {p.name: p for p in self.packs()}
+                pack = known.get(name) or find_pack(name)
+                config = load_pack_config(pack, self.loaded)
+                index = open_index(
+                    pack,
+                    self.loaded,
+                    chunk_tokens=config.retrieval.chunk_tokens,
+                    chunk_overlap=config.retrieval.chunk_overlap,
+                )
+                self._handles[name] = PackHandle(pack, config, index)
+            return self._handles[name]
+
+    def _embed(self, texts: list[str]) -> Any:
+        from assistant.models import load_embedder
+
+        return load_embedder(self.loaded).encode(
+            texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+
+    # ----- routing ------------------------------------------------------------------------
+
+    def route(self, question: str) -> RouteDecision:
+        """Score every pack for the question; decline when no pack is confident enough."""
+        handles = [self.handle(p.name) for p in self.packs()]
+        if not handles:
+            raise AssistantError("there are no packs: create one with `assistant pack new NAME`")
+        missing = [h for h in handles if h.description_vector is None]
+        if missing:
+            vectors = self._embed([h.config.description for h in missing])
+            for h, vector in zip(missing, vectors, strict=True):
+                h.description_vector = vector
+        qvec = self._embed([question])[0]
+        scores: dict[str, float] = {}
+        margins: dict[str, float] = {}
+        for h in handles:
+            hits = h.index.dense_search(question, k=1)
+            best = hits[0].dense_score if hits else 0.0
+            score = best + DESCRIPTION_WEIGHT * float(h.description_vector @ qvec)
+            scores[h.pack.name] = round(score, 4)
+            margins[h.pack.name] = score - h.config.retrieval.route_threshold
+        best_pack = max(margins, key=lambda name: margins[name])
+        if margins[best_pack] < 0:
+            return RouteDecision(None, scores, "no pack covers this question")
+        return RouteDecision(best_pack, scores)
+
+    def decline_all_message(self) -> str:
+        covered = "; ".join(f"{p.name} ({self.handle(p.name).config.title})" for p in self.packs())
+        return f"I can only answer questions the packs cover: {covered}."
+
+    # ----- answering ----------------------------------------------------------------------
+
+    def _retrieval_query(self, handle: PackHandle, question: str, history: list[dict]) -> tuple:
+        """Hits for the question; for a follow-up, the previous question joins the query when
+        that retrieves better (so "and at night?" finds what the full question would)."""
+        k = handle.config.retrieval.k
+        hits = handle.index.search(question, k=k)
+        previous = [t["content"] for t in history if t["role"] == "user"]
+        if previous:
+            combined = f"{previous[-1]} {question}"
+            combined_hits = handle.index.search(combined, k=k)
+
+            def best(found: list) -> float:
+                return max((h.dense_score or 0.0 for h in found), default=0.0)
+
+            if best(combined_hits) > best(hits):
+                return combined_hits, combined
+        return hits, question
+
+    def _fit_history(self, tokenizer: Any, messages_for: Any, history: list[dict], budget: int):
+        """Drop the oldest turns until the prompt fits the budget."""
+        turns = list(history)
+        while True:
+            messages = messages_for(turns)
+            size = len(
+                tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)[
+                    "input_ids"
+                ]
+            )
+            if size <= budget or not turns:
+                return messages, size
+            turns = turns[2:] if len(turns) >= 2 else []
+
+    def stream(
+        self,
+        question: str,
+        pack: str | None = None,
+        history: Sequence[Any] = (),
+        *,
+        rag: bool = True,
+        adapter: bool = True,
+        k: int | None = None,
+        max_tokens: int | None = None,
+        mode: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield answer text pieces, then the final `Answer` (always last)."""
+        from assistant.adapters import bank_for
+        from assistant.generation import GenerationOptions, GenerationStats, stream_tokens
+        from assistant.models import load_base_model
+
+        started = time.perf_counter()
+        question = (question or "").strip()
+        if not question:
+            raise AssistantError("the question is empty")
+        turns = _history_messages(history)
+        base = load_base_model(self.loaded)
+        tokenizer = base.tokenizer
+        notices: list[str] = []
+        ids = tokenizer(question)["input_ids"]
+        if len(ids) > MAX_QUESTION_TOKENS:
+            question = tokenizer.decode(ids[:MAX_QUESTION_TOKENS])
+            notices.append(
+                f"the question was {len(ids)} tokens; only the first"
+                f" {MAX_QUESTION_TOKENS} were used"
+            )
+
+        timings = Timings()
+        route_scores: dict[str, float] = {}
+        if pack is None:
+            previous = [t["content"] for t in turns if t["role"] == "user"]
+            decision = self.route(question)
+            if decision.pack is None and previous:  # a follow-up routes with its context
+                decision = self.route(f"{previous[-1]} {question}")
+            route_scores = decision.scores
+            timings.routing_ms = (time.perf_counter() - started) * 1000
+            if decision.pack is None:
+                text = self.decline_all_message()
+                timings.total_ms = (time.perf_counter() - started) * 1000
+                yield text
+                yield Answer(
+                    question,
+                    text,
+                    None,
+                    declined=True,
+                    decline_reason=decision.reason,
+                    timings=timings,
+                    route_scores=route_scores,
+                    notices=notices,
+                )
+                return
+            pack = decision.pack
+        handle = self.handle(pack)
+        config = handle.config
+        mode = mode or config.answer_mode
+        if k is not None:
+            config = config.model_copy(
+                update={"retrieval": config.retrieval.model_copy(update={"k": k})}
+            )
+            handle = PackHandle(handle.pack, config, handle.index, handle.description_vector)
+
+        sources: list[Source] = []
+        passages: list[PromptPassage] | None = None
+        if rag:
+            t0 = time.perf_counter()
+            hits, _query = self._retrieval_query(handle, question, turns)
+            timings.retrieval_ms = (time.perf_counter() - t0) * 1000
+            best = max((h.dense_score or 0.0 for h in hits), default=0.0)
+            if best < config.retrieval.decline_threshold:
+                timings.total_ms = (time.perf_counter() - started) * 1000
+                yield config.decline_message
+                yield Answer(
+                    question,
+                    config.decline_message,
+                    pack,
+                    declined=True,
+                    decline_reason=f"best passage scored {best:.2f}, below the pack's decline"
+                    f" threshold {config.retrieval.decline_threshold:.2f}",
+                    timings=timings,
+                    route_scores=route_scores,
+                    notices=notices,
+                    mode=mode,
+                )
+                return
+            sources = [
+                Source(
+                    number=i,
+                    pack=pack,
+                    path=h.path,
+                    title=h.title,
+                    section=h.section,
+                    page=h.page,
+                    start=h.start,
+                    end=h.end,
+                    score=round(h.score, 5),
+                    dense_score=None if h.dense_score is None else round(h.dense_score, 4),
+                    text=h.text,
+                )
+                for i, h in enumerate(hits, start=1)
+            ]
+            passages = [PromptPassage(h.text, h.path, h.section or "") for h in hits]
+
+        if mode == "extractive" and passages:
+            from assistant.extractive import extractive_answer
+
+            text = extractive_answer(self, question, sources, config)
+            yield text
+            answer_text, cited, removed = check_citations(text, sources)
+            timings.total_ms = (time.perf_counter() - started) * 1000
+            yield Answer(
+                question,
+                answer_text,
+                pack,
+                sources=sources,
+                citations=cited,
+                removed_citations=removed,
+                timings=timings,
+                adapter=None,
+                mode=mode,
+                route_scores=route_scores,
+                notices=notices,
+            )
+            return
+
+        adapter_name = None
+        bank = bank_for(base)
+        if adapter:
+            if (handle.pack.adapter_dir / "adapter_model.safetensors").is_file():
+                adapter_name = bank.load(handle.pack, self.loaded)
+            else:
+                notices.append(
+                    f"pack {pack!r} has no trained adapter yet; the base model answers"
+                    f" (train one with `assistant train {pack}`)"
+                )
+        options = GenerationOptions.from_settings(config.generation, max_new_tokens=max_tokens)
+        budget = CONTEXT_TOKENS - options.max_new_tokens
+
+        def messages_for(kept: list[dict]) -> list[dict[str, str]]:
+            return build_messages(
+                config.persona, question, passages, kept, config.retrieval.passage_words
+            )
+
+        messages, _size = self._fit_history(tokenizer, messages_for, turns, budget)
+        if len(turns) and len(messages) - 2 < len(turns):
+            notices.append("older turns of the conversation were left out to fit the model")
+        from assistant.generation import encode_chat
+
+        input_ids = encode_chat(base, messages)
+        stats = GenerationStats()
+        pieces: list[str] = []
+        first_at = None
+        with bank.using(adapter_name) as model:
+            for piece in stream_tokens(
+                base, input_ids, options, cancel=cancel, stats=stats, model=model
+            ):
+                first_at = first_at or time.perf_counter()
+                pieces.append(piece)
+                yield piece
+        if mode == "hybrid" and passages:
+            from assistant.extractive import evidence_block
+
+            extra = evidence_block(self, question, sources)
+            if extra:
+                pieces.append(extra)
+                yield extra
+        answer_text, cited, removed = check_citations("".join(pieces).strip(), sources)
+        if first_at is not None:
+            timings.first_token_ms = (first_at - started) * 1000
+        timings.total_ms = (time.perf_counter() - started) * 1000
+        timings.tokens_per_s = round(stats.decode_tokens_per_s, 2)
+        timings.prompt_tokens = stats.prompt_tokens
+        timings.answer_tokens = stats.new_tokens
+        declined_by_model = NOT_COVERED.lower() in answer_text.lower() and not cited
+        yield Answer(
+            question,
+            answer_text,
+            pack,
+            declined=declined_by_model,
+            decline_reason="the model found no answer in the passages"
+            if declined_by_model
+            else None,
+            sources=sources,
+            citations=cited,
+            removed_citations=removed,
+            timings=timings,
+            adapter=adapter_name,
+            mode=mode,
+            route_scores=route_scores,
+            notices=notices,
+            cancelled=stats.cancelled,
+        )
+
+    def answer(
+        self, question: str, pack: str | None = None, history: Sequence[Any] = (), **options: Any
+    ) -> Answer:
+        final = None
+        for item in self.stream(question, pack, history, **options):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final

@@ -1,0 +1,138 @@
+"""RAFT training data: the right passage at rate p, honest targets, one prompt builder."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import pytest
+
+from assistant.pack_format import PackConfig, SftLine
+from assistant.prompts import NOT_COVERED, PromptPassage, build_messages
+from assistant.raft import build_example, contains_fact, insert_citation
+
+# A fake index (a stand-in for the FAISS/BM25 index) is used here: these tests check the data
+# builder's logic, which does not depend on the embedder's scores.
+
+
+@dataclass(frozen=True)
+class FakeHit:
+    text: str
+    path: str
+    section: str | None = None
+
+
+class FakeIndex:
+    def __init__(self, hits: list[FakeHit]) -> None:
+        self.hits = hits
+
+    def search(self, query: str, k: int = 5) -> list[FakeHit]:
+        return self.hits[:k]
+
+
+RIGHT = FakeHit(
+    "Glue within 8 hours of final jointing or planing, or the surface glazes.", "docs/a.md"
+)
+DISTRACTORS = [
+    FakeHit(f"Penguin wood note {i} about shelves, cleats and storage racks.", f"docs/d{i}.md")
+    for i in range(8)
+]
+
+
+def config(p: float = 0.8, passages: int = 3) -> PackConfig:
+    return PackConfig.model_validate(
+        {
+            "name": "wood",
+            "title": "Wood",
+            "description": "Penguin wood.",
+            "persona": "You are a workshop mentor.",
+            "scope": "Penguin wood only.",
+            "decline_message": "I only know penguin wood.",
+            "training": {"p_right_passage": p, "passages": passages},
+            "retrieval": {"passage_words": 0},
+        }
+    )
+
+
+def line(kind: str = "answer") -> SftLine:
+    return SftLine.model_validate(
+        {
+            "messages": [
+                {"role": "system", "content": "You are a workshop mentor."},
+                {"role": "user", "content": "How long can jointed edges sit before gluing?"},
+                {
+                    "role": "assistant",
+                    "content": "Glue within 8 hours of final jointing. Work fast.",
+                },
+            ],
+            "source": "docs/a.md" if kind == "answer" else None,
+            "facts": ["8 hours"] if kind == "answer" else [],
+            "kind": kind,
+        }
+    )
+
+
+def test_right_passage_is_included_at_rate_p() -> None:
+    index = FakeIndex([*DISTRACTORS[:2], RIGHT, *DISTRACTORS[2:]])
+    rng = random.Random(3)
+    examples = [build_example(line(), config(p=0.7), index, rng) for _ in range(400)]
+    rate = sum(ex.right_included for ex in examples) / len(examples)
+    assert 0.63 <= rate <= 0.77
+
+
+def test_target_cites_the_right_passage_number() -> None:
+    index = FakeIndex([RIGHT, *DISTRACTORS])
+    rng = random.Random(1)
+    for _ in range(30):
+        ex = build_example(line(), config(p=1.0), index, rng)
+        user = ex.prompt[-1]["content"]
+        number = ex.right_number
+        assert f"[{number}] {RIGHT.text}" in user
+        assert f"8 hours of final jointing [{number}]." in ex.completion
+
+
+def test_distractor_only_prompts_never_leak_the_answer() -> None:
+    index = FakeIndex([RIGHT, *DISTRACTORS])
+    rng = random.Random(2)
+    for _ in range(50):
+        ex = build_example(line(), config(p=0.5), index, rng)
+        if not ex.right_included:
+            user = ex.prompt[-1]["content"]
+            assert not contains_fact(user.split("Question:")[0], "8 hours")
+            assert "Glue within" not in user
+            assert ex.completion == NOT_COVERED
+
+
+def test_decline_examples_keep_their_reply() -> None:
+    index = FakeIndex(DISTRACTORS)
+    ex = build_example(line("decline_offtopic"), config(), index, random.Random(0))
+    assert ex.completion == "Glue within 8 hours of final jointing. Work fast."
+    assert ex.right_number is None
+
+
+def test_training_prompt_equals_answer_time_prompt() -> None:
+    index = FakeIndex([RIGHT, *DISTRACTORS])
+    cfg = config(p=1.0, passages=2)
+    ex = build_example(line(), cfg, index, random.Random(5))
+    shown = [h for h in [RIGHT, *DISTRACTORS] if f"] {h.text}" in ex.prompt[-1]["content"]]
+    order = sorted(shown, key=lambda h: ex.prompt[-1]["content"].index(h.text))
+    at_answer_time = build_messages(
+        cfg.persona,
+        "How long can jointed edges sit before gluing?",
+        [PromptPassage(h.text, h.path, h.section or "") for h in order],
+        (),
+        cfg.retrieval.passage_words,
+    )
+    assert ex.prompt == at_answer_time
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("It takes 8 hours. Then sand.", "It takes 8 hours [2]. Then sand."),
+        ("First do this. It takes 8 hours!", "First do this. It takes 8 hours [2]!"),
+        ("No fact here", "No fact here [2]"),
+    ],
+)
+def test_insert_citation(reply: str, expected: str) -> None:
+    assert insert_citation(reply, ["8 hours"], 2) == expected

@@ -42,17 +42,36 @@ def _read_json(path: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def adapter_info(pack: DomainPack, config: PackConfig | None = None) -> dict[str, Any]:
-    """{"trained": bool, "base_model": str | None, "path": str}. The base comes from
-    `adapter/training.json`, else pack.toml's [adapter], else the PEFT adapter_config.json."""
+def adapter_info(
+    pack: DomainPack, config: PackConfig | None = None, loaded: LoadedSettings | None = None
+) -> dict[str, Any]:
+    """{"trained", "base_model", "path", "stale"}: the base comes from `adapter/training.json`,
+    else pack.toml's [adapter], else PEFT's adapter_config.json. `stale` says why the adapter no
+    longer matches (another base model than configured, or changed examples/settings)."""
     folder = pack.adapter_dir
     trained = any((folder / name).is_file() for name in ADAPTER_FILES)
-    base = _read_json(folder / "training.json").get("base_model")
+    info = _read_json(folder / "training.json")
+    base = info.get("base_model")
     if not base and config is not None:
         base = config.adapter.base_model
     if not base and trained:
         base = _read_json(folder / "adapter_config.json").get("base_model_name_or_path")
-    return {"trained": trained, "base_model": base or None, "path": str(folder)}
+    stale = []
+    if trained and loaded is not None and base and base != loaded.settings.models.base_model:
+        stale.append(f"trained on {base}, configured base is {loaded.settings.models.base_model}")
+    if trained and config is not None and info.get("data_hash") and pack.sft_file.is_file():
+        from assistant.training import data_hash
+
+        if info["data_hash"] != data_hash(pack, config):
+            stale.append("examples or training settings changed since training")
+    return {
+        "trained": trained,
+        "base_model": base or None,
+        "path": str(folder),
+        "stale": "; ".join(stale) or None,
+        "steps": info.get("steps"),
+        "trained_at": info.get("trained_at"),
+    }
 
 
 def index_stats(pack: DomainPack, loaded: LoadedSettings) -> dict[str, int] | None:
@@ -86,7 +105,7 @@ def pack_summary(pack: DomainPack, loaded: LoadedSettings) -> dict[str, Any]:
         "path": str(pack.root),
         "documents": count_documents(pack),
         "chunks": index["chunks"] if index else None,
-        "adapter": adapter_info(pack, config),
+        "adapter": adapter_info(pack, config, loaded),
         "eval_questions": count_lines(pack.eval_file),
         "sft_examples": count_lines(pack.sft_file),
         "error": error,

@@ -41,6 +41,41 @@ class RouteDecision:
     reason: str | None = None
 
 
+class _QueryCache:
+    """The shared embedder, remembering the last few single-text encodings. Routing searches
+    every pack with the same question and retrieval searches once more; without this the
+    question was embedded once per pack plus twice more (the embed dominates routing time)."""
+
+    SIZE = 32
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._vectors: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Any, **kwargs: Any) -> Any:
+        single = isinstance(texts, list | tuple) and len(texts) == 1 and isinstance(texts[0], str)
+        if not single:
+            return self.model.encode(texts, **kwargs)
+        key = (
+            texts[0],
+            bool(kwargs.get("normalize_embeddings")),
+            bool(kwargs.get("convert_to_numpy", True)),
+        )
+        with self._lock:
+            found = self._vectors.get(key)
+        if found is None:
+            found = self.model.encode(list(texts), **kwargs)
+            with self._lock:
+                if len(self._vectors) >= self.SIZE:
+                    self._vectors.pop(next(iter(self._vectors)))
+                self._vectors[key] = found
+        return found.copy() if hasattr(found, "copy") else found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+
 def _history_messages(history: Sequence[Any]) -> list[dict[str, str]]:
     turns = []
     for turn in history:
@@ -59,6 +94,7 @@ class Router:
         self._packs = list(packs) if packs is not None else None
         self._handles: dict[str, PackHandle] = {}
         self._lock = threading.RLock()
+        self._embedder: _QueryCache | None = None
 
     # ----- packs --------------------------------------------------------------------------
 
@@ -78,14 +114,22 @@ class Router:
                     self.loaded,
                     chunk_tokens=config.retrieval.chunk_tokens,
                     chunk_overlap=config.retrieval.chunk_overlap,
+                    embedder=self.embedder(),
                 )
                 self._handles[name] = PackHandle(pack, config, index)
             return self._handles[name]
 
-    def _embed(self, texts: list[str]) -> Any:
-        from assistant.models import load_embedder
+    def embedder(self) -> _QueryCache:
+        """The shared embedder behind a cache of recent questions (one embed per question)."""
+        with self._lock:
+            if self._embedder is None:
+                from assistant.models import load_embedder
 
-        return load_embedder(self.loaded).encode(
+                self._embedder = _QueryCache(load_embedder(self.loaded))
+            return self._embedder
+
+    def _embed(self, texts: list[str]) -> Any:
+        return self.embedder().encode(
             texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
 

@@ -1,0 +1,187 @@
+"""The metric logic of `assistant eval`, free of models: text normalization, fact matching,
+token F1, ROUGE-L, the pack style checks, balanced accuracy and percentiles.
+
+Each function takes plain strings and numbers so it can be checked on hand-made items.
+Definitions are documented for users in docs/eval/METRICS.md.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+
+_CITATION = re.compile(r"\s?\[\d{1,3}\]")
+_DASHES = re.compile(r"[\u2010-\u2015\u2212]")
+_APOSTROPHES = re.compile(r"[\u2019\u2018'`]")
+_IN_NUMBER = re.compile(r"(?<=\d)([.,])(?=\d)")  # 3.5, 1,000: kept as written
+_PUNCT = re.compile(r"[^\w\s\x00\x01]|_")
+_SPACES = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Lowercase, NFKC, citation markers and punctuation removed, whitespace collapsed.
+
+    Numbers are kept as written: "3.5" and "1,000" stay intact ("35" or "1000" do not match
+    them), while a dash between numbers is a separator ("15–25" and "15-25" both become "15 25").
+    Apostrophes join ("doesn't" == "doesnt")."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = _CITATION.sub(" ", text).lower()
+    text = _APOSTROPHES.sub("", _DASHES.sub("-", text))
+    text = _IN_NUMBER.sub(lambda m: "\x00" if m.group(1) == "." else "\x01", text)
+    text = _PUNCT.sub(" ", text).replace("\x00", ".").replace("\x01", ",")
+    return _SPACES.sub(" ", text).strip()
+
+
+def tokens(text: str) -> list[str]:
+    return normalize(text).split()
+
+
+def fact_present(fact: str, text: str) -> bool:
+    """The fact, normalized, appears in the normalized text on word boundaries."""
+    needle = normalize(fact)
+    return bool(needle) and f" {needle} " in f" {normalize(text)} "
+
+
+def facts_found(facts: Sequence[str], text: str) -> list[str]:
+    return [fact for fact in facts if fact_present(fact, text)]
+
+
+def fact_recall(facts: Sequence[str], text: str) -> float | None:
+    """Share of the facts present in the text (None when there are no facts)."""
+    if not facts:
+        return None
+    return len(facts_found(facts, text)) / len(facts)
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD-style F1 over normalized word tokens."""
+    pred, ref = tokens(prediction), tokens(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    # Hand-written LCS (O(len(a)*len(b)) with one row): `rouge-score` is not installed here and
+    # ROUGE-L is 15 lines, so a dependency for it is not worth it.
+    if len(a) < len(b):
+        a, b = b, a
+    row = [0] * (len(b) + 1)
+    for x in a:
+        previous = 0
+        for j, y in enumerate(b, start=1):
+            current = row[j]
+            row[j] = previous + 1 if x == y else max(row[j], row[j - 1])
+            previous = current
+    return row[-1]
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F1: longest common subsequence of normalized tokens."""
+    pred, ref = tokens(prediction), tokens(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    lcs = _lcs_length(pred, ref)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(pred), lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+# ----- style -------------------------------------------------------------------------------
+
+_NUMBERED = re.compile(r"^\s*1[.)]\s", re.MULTILINE)
+_DOSING = re.compile(
+    r"\b\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|micrograms?|milligrams?|g|grams?|ml|units?|iu|tablets?"
+    r"|pills?|doses?)\b",
+    re.IGNORECASE,
+)
+_MEDICATION = re.compile(
+    r"\b(medicines?|medications?|drugs?|insulin|metformin|pills?|tablets?|doses?|dosage|dosing"
+    r"|prescri\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def style_applies(kind: str, marker: str, question: str, reference: str | None) -> bool:
+    """Whether the pack's style check applies to an (in-scope, answered) item."""
+    reference = reference or ""
+    if kind == "safety_reminder":
+        return bool(marker) and marker.lower() in reference.lower()
+    if kind == "numbered_steps":
+        return bool(_NUMBERED.search(reference))
+    if kind == "clause_structure":
+        return True
+    if kind == "care_team":
+        return bool(_MEDICATION.search(question))
+    return False
+
+
+def style_holds(kind: str, marker: str, answer: str) -> bool:
+    """The pack's style check on one answer (see style_applies for when it is asked)."""
+    low = answer.lower()
+    if kind == "safety_reminder":
+        return marker.lower() in low
+    if kind == "numbered_steps":
+        return bool(_NUMBERED.search(answer))
+    if kind == "clause_structure":
+        return "what it says" in low or (bool(marker) and marker.lower() in low)
+    if kind == "care_team":
+        return "care team" in low and not _DOSING.search(answer)
+    return True
+
+
+# ----- aggregates --------------------------------------------------------------------------
+
+
+def mean(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..100), as numpy's default."""
+    data = sorted(values)
+    if not data:
+        return None
+    pos = (len(data) - 1) * q / 100
+    low, high = math.floor(pos), math.ceil(pos)
+    return data[low] + (data[high] - data[low]) * (pos - low)
+
+
+def balanced_accuracy(in_scope: Sequence[float], out_scope: Sequence[float], t: float) -> float:
+    """Mean of (in-scope scores >= t) and (out-of-scope scores < t) rates."""
+    parts = []
+    if in_scope:
+        parts.append(sum(s >= t for s in in_scope) / len(in_scope))
+    if out_scope:
+        parts.append(sum(s < t for s in out_scope) / len(out_scope))
+    return sum(parts) / len(parts) if parts else 0.0
+
+
+def best_threshold(
+    in_scope: Sequence[float], out_scope: Sequence[float], current: float
+) -> tuple[float, float]:
+    """The threshold maximizing balanced accuracy (answer if score >= t) and its value.
+
+    Candidates are midpoints between neighbouring observed scores (and just outside them); ties
+    go to the candidate nearest the current threshold, so a threshold only moves when it helps.
+    Without both kinds of question the current threshold is kept."""
+    if not in_scope or not out_scope:
+        return current, balanced_accuracy(in_scope, out_scope, current)
+    scores = sorted(set(in_scope) | set(out_scope))
+    candidates = [scores[0] - 0.01, scores[-1] + 0.01, current]
+    candidates += [(a + b) / 2 for a, b in zip(scores, scores[1:], strict=False)]
+    best = max(
+        candidates,
+        key=lambda t: (balanced_accuracy(in_scope, out_scope, t), -abs(t - current)),
+    )
+    best = max(-1.0, min(1.0, round(best, 3)))
+    return best, balanced_accuracy(in_scope, out_scope, best)

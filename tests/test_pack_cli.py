@@ -117,11 +117,14 @@ def test_list_and_show_json(only_user_packs: None) -> None:
     assert row["title"] == "Alpha things"
     assert row["documents"] == 1
     assert row["chunks"] is None
-    assert row["adapter"] == {
-        "trained": True,
-        "base_model": "smollm2-135m-instruct",
-        "path": str(adapter.resolve()),
-    }
+    assert row["adapter"]["trained"] is True
+    assert row["adapter"]["base_model"] == "smollm2-135m-instruct"
+    assert row["adapter"]["path"] == str(adapter.resolve())
+    assert row["adapter"]["stale"] is None
+    (adapter / "training.json").write_text('{"base_model": "other-7b"}', "utf-8")
+    (row,) = json.loads(run("pack", "list", "--json").stdout)
+    assert "trained on other-7b" in row["adapter"]["stale"]
+    (adapter / "training.json").write_text('{"base_model": "smollm2-135m-instruct"}', "utf-8")
     assert row["eval_questions"] == 2
     result = run("pack", "list")
     assert result.exit_code == 0 and "alpha" in result.stdout

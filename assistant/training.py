@@ -90,17 +90,12 @@ def count_tokens(tokenizer: Any, messages: list[dict[str, str]], completion: str
 
 def prepare(pack: DomainPack, loaded: LoadedSettings) -> tuple[PackConfig, list[TrainExample], Any]:
     """Config, RAFT examples that fit max_length, and the tokenizer."""
-    from assistant.knowledge import open_index
+    from assistant.knowledge import open_pack_index
     from assistant.models import load_base_model
 
     config = load_pack_config(pack, loaded)
     lines = read_sft_lines(pack)
-    index = open_index(
-        pack,
-        loaded,
-        chunk_tokens=config.retrieval.chunk_tokens,
-        chunk_overlap=config.retrieval.chunk_overlap,
-    )
+    index = open_pack_index(pack, loaded)
     tokenizer = load_base_model(loaded).tokenizer
     limit = config.training.max_length
 

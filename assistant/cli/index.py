@@ -22,23 +22,13 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 
 def _open(ctx: Context, name: str) -> Any:
     """The pack's index with the pack's own chunking (pack.toml) when it sets one."""
-    from assistant.knowledge import open_index
+    from assistant.knowledge import open_pack_index
 
-    pack = find_pack(name)
-    tokens = overlap = None
-    if pack.pack_toml.is_file():
-        try:
-            from assistant.pack_format import load_pack_config
-        except ImportError:
-            pass
-        else:
-            retrieval = load_pack_config(pack, ctx.settings).retrieval
-            tokens, overlap = retrieval.chunk_tokens, retrieval.chunk_overlap
-    return open_index(pack, ctx.settings, chunk_tokens=tokens, chunk_overlap=overlap)
+    return open_pack_index(find_pack(name), ctx.settings)
 
 
 @contextmanager
-def _progress(enabled: bool, what: str) -> Iterator[Callable[[int, int, str], None] | None]:
+def progress_bar(enabled: bool, what: str) -> Iterator[Callable[[int, int, str], None] | None]:
     """A rich progress bar on stderr, shown once a run has lasted a moment."""
     if not enabled:
         yield None
@@ -101,7 +91,7 @@ def add_docs(
         if not path.exists() and not path.is_symlink():
             raise AssistantError(f"{path} does not exist; check the path and try again")
     idx = _open(ctx, pack)
-    with _progress(not as_json and sys.stderr.isatty(), "indexing") as progress:
+    with progress_bar(not as_json and sys.stderr.isatty(), "indexing") as progress:
         report = idx.add_docs(list(paths), include=include, exclude=exclude, progress=progress)
     _print_report(report, as_json)
 
@@ -127,7 +117,7 @@ def remove(
 def rebuild(ctx: Context, pack: str, as_json: bool) -> None:
     """Index everything in PACK's docs/ from scratch with the current settings."""
     idx = _open(ctx, pack)
-    with _progress(not as_json and sys.stderr.isatty(), "rebuilding") as progress:
+    with progress_bar(not as_json and sys.stderr.isatty(), "rebuilding") as progress:
         report = idx.rebuild(progress=progress)
     _print_report(report, as_json)
 

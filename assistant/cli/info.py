@@ -105,10 +105,15 @@ def models(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--skip-indexes", is_flag=True, help="Only prepare the models.")
 @pass_context
-def setup(ctx: Context) -> None:
-    """Prepare everything for first use: convert the base model once. Fast when already done."""
+def setup(ctx: Context, skip_indexes: bool) -> None:
+    """Prepare everything for first use: convert the base model once and build the index of
+    every pack that has none (or one built with other settings). Fast when already done."""
+    from assistant.errors import AssistantError
+    from assistant.knowledge import open_pack_index
     from assistant.models import PACKAGED_BASE, converted_dir, resolve_base_path
+    from assistant.packs import list_packs
 
     loaded = ctx.settings
     if (
@@ -120,3 +125,24 @@ def setup(ctx: Context) -> None:
         start = time.perf_counter()
         path = resolve_base_path(loaded)
         click.echo(f"base model: ready in {path} ({time.perf_counter() - start:.0f} s)")
+    if skip_indexes:
+        return
+    from assistant.cli.index import progress_bar
+
+    for pack in list_packs():
+        try:
+            index = open_pack_index(pack, loaded)
+            stats = index.stats()
+        except AssistantError as exc:
+            click.echo(f"index {pack.name}: skipped ({exc})")
+            continue
+        if stats.exists and not stats.problem:
+            continue
+        start = time.perf_counter()
+        with progress_bar(True, f"indexing {pack.name}") as progress:
+            report = index.rebuild(progress=progress)
+        click.echo(
+            f"index {pack.name}: built, {report.chunks_total} chunks"
+            f" ({time.perf_counter() - start:.0f} s)"
+        )
+    click.echo("indexes: ready")

@@ -8,6 +8,7 @@ hits = idx.search("how do I ...", k=5)
 
 from assistant.knowledge.index import KnowledgeIndex, open_index
 from assistant.knowledge.loaders import LoadedDocument, SkipFile, load_document
+from assistant.knowledge.pack_index import open_pack_index
 from assistant.knowledge.types import DocumentRecord, Hit, IndexReport, IndexStats
 from assistant.knowledge.walk import Skipped
 
@@ -22,4 +23,5 @@ __all__ = [
     "Skipped",
     "load_document",
     "open_index",
+    "open_pack_index",
 ]

@@ -101,7 +101,7 @@ def eval_command(
             raise AssistantError(f"no eval file {path}: give one with --qa FILE")
         cases, problems = load_cases(path, auto=target is None)
         for p in problems:
-            console.print(f"[yellow]{path}:{p.line}: {p.message} (skipped)")
+            click.secho(f"{path}:{p.line}: {p.message} (skipped)", fg="yellow", err=True)
         jobs.append((name, target, cases[:limit] if limit else cases, problems))
 
     if calibrate:

@@ -1,0 +1,208 @@
+"""Unit tests of the eval metric logic on hand-made items with known values.
+
+The `Answer`s here are hand-built stand-ins (no model runs): these tests check only the metric
+arithmetic, eval-file parsing, threshold choice and the pack.toml edit. The end-to-end runs with
+the real router are in test_eval_cli.py."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+
+from assistant import eval_metrics as m
+from assistant.answers import Answer, Source, Timings
+from assistant.evaluation import (
+    EvalCase,
+    EvalReport,
+    aggregate,
+    confusion,
+    load_cases,
+    score_item,
+    set_toml_value,
+)
+
+
+def test_fact_present_absent_line_break_case_and_numbers():
+    text = "The sapwood is 15–25 mm wide,\npale Grey; it dries at 3.5 % and costs 1,000 units."
+    assert m.fact_present("pale grey", text)  # other case, punctuation after
+    assert not m.fact_present("dark grey", text)  # absent
+    assert m.fact_present("wide pale grey", text)  # split by a line break and a comma
+    assert m.fact_present("15-25 mm", text)  # en dash vs hyphen
+    assert m.fact_present("3.5", text) and not m.fact_present("35", text)  # as written
+    assert m.fact_present("1,000 units", text) and not m.fact_present("1000 units", text)
+    assert not m.fact_present("5 mm", text)  # word boundaries: "25 mm" is not "5 mm"
+    assert m.fact_present("doesn't", "it doesnt") and m.fact_present("far", "far [1]")
+    assert m.fact_recall(["pale grey", "dark grey"], text) == 0.5
+    assert m.fact_recall([], text) is None
+
+
+def test_token_f1_and_rouge_l_known_values():
+    assert m.token_f1("the cat sat", "The cat sat down.") == pytest.approx(2 * 0.75 / 1.75)
+    assert m.token_f1("dog", "cat") == 0.0
+    assert m.rouge_l("a b c d", "a c d e") == pytest.approx(0.75)  # LCS a c d
+    assert m.rouge_l("d c b a", "a b c d") == pytest.approx(0.25)  # order matters, F1 does not
+    assert m.token_f1("d c b a", "a b c d") == 1.0
+    assert m.rouge_l("", "") == 1.0 and m.rouge_l("x", "") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "marker", "question", "reference", "answer", "applies", "holds"),
+    [
+        ("safety_reminder", "Safety reminder:", "q", "Do X. Safety reminder: wear goggles.",
+         "Do X [1]. safety reminder: goggles.", True, True),
+        ("safety_reminder", "Safety reminder:", "q", "Do X.", "Do X.", False, None),
+        ("safety_reminder", "Safety reminder:", "q", "X. Safety reminder: y", "X.", True, False),
+        ("numbered_steps", "1. ", "q", "Steps:\n1. open\n2. close", "1. open\n2. close", True,
+         True),
+        ("numbered_steps", "1. ", "q", "Steps:\n1. open", "Open it, then close.", True, False),
+        ("numbered_steps", "1. ", "q", "Just open it.", "x", False, None),
+        ("clause_structure", "What it says:", "q", None, "What it says: the clause...", True,
+         True),
+        ("clause_structure", "What it says:", "q", None, "The clause says...", True, False),
+        ("care_team", "care team", "Can I take metformin twice?", None,
+         "Ask your care team.", True, True),
+        ("care_team", "care team", "How much insulin?", None,
+         "Take 10 units; ask your care team.", True, False),
+        ("care_team", "care team", "What is type 1 diabetes?", None, "x", False, None),
+    ],
+)  # fmt: skip
+def test_style_checks(kind, marker, question, reference, answer, applies, holds):
+    assert m.style_applies(kind, marker, question, reference) is applies
+    if applies:  # the check is only asked where it applies
+        assert m.style_holds(kind, marker, answer) is holds
+
+
+def test_percentile_and_balanced_accuracy():
+    assert m.percentile([100, 200, 300, 400], 50) == 250
+    assert m.percentile([1.0], 95) == 1.0 and m.percentile([], 50) is None
+    assert m.balanced_accuracy([0.5, 0.6], [0.2, 0.4], 0.45) == 1.0
+    assert m.balanced_accuracy([0.5, 0.6], [0.2, 0.4], 0.3) == 0.75
+
+
+def test_best_threshold_moves_toward_the_gap():
+    inside, outside = [0.52, 0.61, 0.7], [0.2, 0.33, 0.41]
+    up, acc = m.best_threshold(inside, outside, current=0.30)
+    assert 0.41 < up < 0.52 and acc == 1.0
+    down, _ = m.best_threshold(inside, outside, current=0.90)
+    assert 0.41 < down < 0.52
+    assert m.best_threshold(inside, [], current=0.3) == (0.3, 1.0)  # nothing to balance
+    kept, _ = m.best_threshold([0.5], [0.2], current=0.35)  # already perfect: unchanged
+    assert kept == 0.35
+
+
+def _source(n, path, text, cited, pack="p"):
+    return Source(n, pack, path, "t", None, None, 0, 1, 0.1, 0.5, text, cited)
+
+
+def test_score_item_and_aggregate_known_values():
+    case = EvalCase(1, "How wide?", "It is 15-25 mm wide and pale grey.", "docs/a.md",
+                    ["15-25 mm", "pale grey"])  # fmt: skip
+    sources = [
+        _source(1, "docs/b.md", "unrelated", cited=True),
+        _source(2, "docs/a.md", "sapwood 15–25 mm, pale grey", cited=True),
+        _source(3, "docs/c.md", "other", cited=False),
+    ]
+    answer = Answer("How wide?", "It is 15–25 mm wide [2][1].", "p", sources=sources,
+                    citations=[2, 1], timings=Timings(total_ms=100, first_token_ms=40,
+                                                      tokens_per_s=10))  # fmt: skip
+    retrieved = [s.to_dict() for s in sources]
+    item = score_item(case, answer, retrieved, ("none", ""), expected_pack="p")
+    assert item.scores["hit"] == 1.0 and item.scores["rr"] == 0.5
+    assert item.scores["context_fact_recall"] == 1.0
+    assert item.scores["answer_fact_recall"] == 0.5 and item.facts_found == ["15-25 mm"]
+    assert item.scores["citations"] == 2 and item.scores["good_citations"] == 1
+    assert item.scores["uncited"] == 0.0
+
+    declined_case = EvalCase(2, "Knit?", out_of_scope=True)
+    declined = score_item(declined_case, Answer("Knit?", "No.", "p", declined=True), None,
+                          expected_pack="p")  # fmt: skip
+    answered_oos = score_item(
+        EvalCase(3, "Cake?", out_of_scope=True),
+        Answer("Cake?", "Bake it.", "p"),
+        None,
+        expected_pack="p",
+    )
+    missed = score_item(
+        EvalCase(4, "Dry?", None, "docs/a.md", ["kiln"]),
+        Answer("Dry?", "Sorry.", "p", declined=True),
+        [],
+        expected_pack="p",
+    )
+    metrics = aggregate([item, declined, answered_oos, missed])
+    assert metrics["hit_at_k"] == 0.5 and metrics["mrr"] == 0.25
+    assert metrics["answer_fact_recall"] == 0.25
+    assert metrics["citation_precision"] == 0.5 and metrics["uncited_answer_rate"] == 0.0
+    assert metrics["oos_decline_rate"] == 0.5 and metrics["in_scope_answer_rate"] == 0.5
+    assert metrics["routing_accuracy"] is None and metrics["latency_p50_ms"] == 100
+    assert metrics["style_rate"] is None
+
+
+def test_routing_accuracy_and_confusion_for_auto():
+    cases = [EvalCase(1, "a", None, "d.md", [], False, "x"), EvalCase(2, "b", None, "d.md", [],
+             False, "y"), EvalCase(3, "c", out_of_scope=True)]  # fmt: skip
+    answers = [Answer("a", "A", "x"), Answer("b", "B", "x"), Answer("c", "no", None, True)]
+    items = [score_item(c, a, None) for c, a in zip(cases, answers, strict=True)]
+    assert aggregate(items, auto=True)["routing_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert confusion(items) == {"x": {"x": 1}, "y": {"x": 1}, "none": {"none": 1}}
+
+
+def test_malformed_lines_are_skipped_with_their_line_numbers(tmp_path):
+    good = {"question": "Q?", "source": "docs/a.md", "facts": ["f"]}
+    lines = [
+        json.dumps(good),
+        "{not json",
+        "",
+        json.dumps({"answer": "no question"}),
+        json.dumps({"question": "in scope without a source"}),
+        json.dumps([1, 2]),
+        json.dumps({"question": "Knit?", "out_of_scope": True, "extra": 1}),
+    ]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    cases, problems = load_cases(path)
+    assert [c.line for c in cases] == [1, 7]
+    assert [p.line for p in problems] == [2, 4, 5, 6]
+    assert "invalid JSON" in problems[0].message and "question" in problems[1].message
+    auto_cases, auto_problems = load_cases(path, auto=True)
+    assert [c.line for c in auto_cases] == [7] and auto_cases[0].domain is None
+    assert 1 in [p.line for p in auto_problems]  # --auto needs a domain
+
+
+def test_set_toml_value_keeps_comments_and_inserts_missing_keys(tmp_path):
+    path = tmp_path / "pack.toml"
+    path.write_text(
+        'name = "x"\n# top comment\n[retrieval]\nk = 4\n'
+        'decline_threshold = 0.30  # tuned by hand\n\n[style]\nkind = "none"\n'
+    )
+    set_toml_value(path, "retrieval", "decline_threshold", 0.4276)
+    text = path.read_text()
+    assert "decline_threshold = 0.428  # tuned by hand\n" in text and "# top comment" in text
+    set_toml_value(path, "retrieval", "route_threshold", 0.5)
+    set_toml_value(path, "generation", "temperature", 0.25)
+    data = tomllib.loads(path.read_text())
+    assert data["retrieval"] == {"k": 4, "decline_threshold": 0.428, "route_threshold": 0.5}
+    assert data["generation"]["temperature"] == 0.25 and data["style"]["kind"] == "none"
+    assert not list(tmp_path.glob(".pack.toml.*"))  # no temp file left behind
+
+
+def test_report_json_shape_and_markdown(tmp_path):
+    from assistant.eval_report import write_report
+
+    case = EvalCase(1, "Q?", "ref", "docs/a.md", ["ref"])
+    item = score_item(case, Answer("Q?", "ref [1]", "p", sources=[_source(1, "docs/a.md",
+                      "ref", True)]), [], expected_pack="p")  # fmt: skip
+    reports = [
+        EvalReport("p", name, 1, aggregate([item]), [item]) for name in ("base", "adapter+rag")
+    ]
+    data = reports[-1].to_dict()
+    assert set(data) >= {"pack", "n", "metrics", "items"}
+    assert set(data["items"][0]) >= {"question", "answer", "declined", "pack", "sources",
+                                     "facts_found", "scores"}  # fmt: skip
+    json.dumps(data)
+    report = write_report({"p": reports}, tmp_path)
+    text = report.read_text()
+    assert "| config | n |" in text and "p-ablation.png" in text and "worst items" in text
+    assert (tmp_path / "p-ablation.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "results.json").read_text())["p"]["base"]["n"] == 1

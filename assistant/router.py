@@ -3,7 +3,8 @@
 `Router.stream()` yields text pieces as they are generated and ends with the `Answer`;
 `Router.answer()` returns the `Answer` alone. With no pack given, every pack is scored (its best
 dense and BM25 retrieval, and the question's similarity to its description) and the best one
-answers, unless none is confident enough.
+answers, unless none is confident enough. A pack loses up to `LEXICAL_WEIGHT` when the
+question's words are missing from its best BM25 passages.
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ from assistant.answers import Answer, Source, Timings, check_citations
 from assistant.errors import AssistantError
 from assistant.pack_format import PackConfig, load_pack_config
 from assistant.packs import DomainPack, find_pack, list_packs
-from assistant.prompts import NOT_COVERED, PromptPassage, build_messages
+from assistant.prompts import NOT_COVERED, PromptPassage, _terms, build_messages
 from assistant.settings import LoadedSettings
 
 MAX_QUESTION_TOKENS = 1000
 CONTEXT_TOKENS = 4096  # prompt + answer budget; SmolLM2 allows 8192, the CPU makes less wise
 DESCRIPTION_WEIGHT = 0.25  # how much the pack description counts next to the best passage
+# How much is taken off a pack's score when the question's words are missing from its best
+# BM25 passages: an everyday question ("How do I knit a scarf?") can sit close to a pack in
+# embedding space while sharing none of its words; in-pack questions nearly always share most.
+LEXICAL_WEIGHT = 0.2
+LEXICAL_PASSAGES = 3
 
 
 @dataclass
@@ -146,12 +152,18 @@ class Router:
             for h, vector in zip(missing, vectors, strict=True):
                 h.description_vector = vector
         qvec = self._embed([question])[0]
+        words = _terms(question)
         scores: dict[str, float] = {}
         margins: dict[str, float] = {}
         for h in handles:
             hits = h.index.dense_search(question, k=1)
             best = hits[0].dense_score if hits else 0.0
             score = best + DESCRIPTION_WEIGHT * float(h.description_vector @ qvec)
+            if words:
+                found = set().union(
+                    *(_terms(x.text) for x in h.index.bm25_search(question, k=LEXICAL_PASSAGES))
+                )
+                score -= LEXICAL_WEIGHT * (1 - len(words & found) / len(words))
             scores[h.pack.name] = round(score, 4)
             margins[h.pack.name] = score - h.config.retrieval.route_threshold
         best_pack = max(margins, key=lambda name: margins[name])

@@ -140,7 +140,7 @@ def _run(router, jobs, ablate: bool, max_tokens: int, console: Console):
 
     def interrupt(signum: int, frame: object) -> None:
         stop.set()
-        console.print("stopping after this question…")
+        console.print("stopping: the question in flight is dropped…")
 
     previous = signal.signal(signal.SIGINT, interrupt)
     try:

@@ -152,8 +152,15 @@ class SourcesPanel(Vertical):
             return
         cited = sum(1 for s in sources if s.cited)
         title.update(f"Sources ({cited} cited)" if cited else "Sources")
+        width = options.scrollable_content_region.width or 40
         for source in sources:
-            options.add_option(Option(source_label(source), id=f"source-{source.number}"))
+            label = source_label(source, width)
+            options.add_option(Option(label, id=f"source-{source.number}"))
+        options.highlighted = 0
+
+    def on_resize(self) -> None:
+        if self.sources:
+            self.call_after_refresh(self.show, self.sources)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -162,7 +169,7 @@ class SourcesPanel(Vertical):
             self.post_message(self.Selected(self.sources[index]))
 
 
-def source_label(source: Source) -> Text:
+def source_label(source: Source, width: int = 40) -> Text:
     """Two or three short lines (cut, not wrapped, in a narrow panel)."""
     score = f"{source.dense_score:.2f}" if source.dense_score is not None else f"{source.score:.3f}"
     lines = [
@@ -176,13 +183,12 @@ def source_label(source: Source) -> Text:
         lines.append(Text(f"  § {source.section}", style="italic"))
     lines.append(
         Text.assemble(
-            (f"  {source.pack} · score {score}", "dim"),
+            (f"  score {score} · {source.pack}", "dim"),
             (" · cited" if source.cited else "", "green"),
         )
     )
     for line in lines:
-        line.no_wrap = True
-        line.overflow = "ellipsis"
+        line.truncate(width, overflow="ellipsis")
     return Text("\n").join(lines)
 
 
@@ -193,14 +199,13 @@ class StatusLine(Static):
         parts = [f"pack: {pack}"]
         if answer is not None:
             t = answer.timings
-            if answer.pack and pack == "auto":
-                parts[0] = f"pack: auto→{answer.pack}"
+            parts[0] = f"auto→{answer.pack}" if answer.pack and pack == "auto" else pack
             if answer.adapter and answer.adapter == answer.pack:
                 parts.append("adapter ✓")
             else:
                 parts.append(f"adapter: {answer.adapter or 'none'}")
             parts.append(f"retrieval {_duration(t.retrieval_ms)}")
-            parts.append(f"first token {_duration(t.first_token_ms)}")
+            parts.append(f"1st token {_duration(t.first_token_ms)}")
             parts.append(f"{t.tokens_per_s:.1f} tok/s")
         if note:
             parts.append(note)

@@ -1,0 +1,67 @@
+"""`assistant serve`: the packs as an OpenAI-compatible HTTP service (see docs/serve.md)."""
+
+from __future__ import annotations
+
+import click
+
+from assistant.cli.app import Context, cli, pass_context
+from assistant.errors import AssistantError
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--api-key",
+    envvar="ASSISTANT_API_KEY",
+    help="Require `Authorization: Bearer KEY` on /v1/* (default: env ASSISTANT_API_KEY).",
+)
+@click.option(
+    "--queue-size",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help="Requests that may wait for the generator; more get 503 with Retry-After.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+@pass_context
+def serve(
+    ctx: Context, host: str, port: int, api_key: str | None, queue_size: int, log_level: str
+) -> None:
+    """Serve the packs over HTTP: /v1/chat/completions, /v1/models, /v1/ask, /health.
+
+    \b
+    assistant serve                         (http://127.0.0.1:8000, no key)
+    assistant serve --port 9000 --api-key secret
+    curl localhost:8000/v1/chat/completions -H 'Content-Type: application/json' \\
+      -d '{"model": "diabetes", "messages": [{"role": "user", "content": "What is A1C?"}]}'
+    """
+    import logging
+
+    import uvicorn
+
+    from assistant.router import Router
+    from assistant.server import create_app
+
+    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        click.secho(
+            f"warning: serving on {host} without --api-key: anyone who can reach it can use it",
+            fg="yellow",
+            err=True,
+        )
+    router = Router(ctx.settings)
+    if not router.packs():
+        raise AssistantError("there are no packs to serve: create one with `assistant pack new`")
+    logging.getLogger("assistant").setLevel(getattr(logging, log_level.upper()))
+    app = create_app(router, api_key=api_key or None, queue_size=queue_size)
+    click.secho(
+        f"serving {', '.join(p.name for p in router.packs())} on http://{host}:{port}"
+        f" (models load in the background; GET /health says when ready)",
+        err=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)

@@ -1,0 +1,136 @@
+"""The app in-process with a stand-in router (no models): loading state, crashes without
+tracebacks, message splitting and the 422 -> 400 override."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.answers import Answer
+from assistant.server import create_app
+from assistant.server.app import ApiError, split_messages
+from assistant.server.schemas import ChatMessage
+
+
+class FakeRouter:
+    loaded = None
+
+    def __init__(self, fail: BaseException | None = None) -> None:
+        self.fail = fail
+
+    def packs(self):
+        return [SimpleNamespace(name="diabetes")]
+
+    def stream(self, question, pack=None, history=(), *, max_tokens=None, cancel=None):
+        if self.fail:
+            raise self.fail
+        yield "Hello"
+        yield Answer(question, "Hello", "diabetes")
+
+
+def _client(router: FakeRouter, ready: bool = True, **options) -> TestClient:
+    app = create_app(router, preload=False, **options)
+    if ready:
+        app.state.service.ready.set()
+    return TestClient(app)
+
+
+CHAT = {"model": "diabetes", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+
+
+def test_loading_is_503() -> None:
+    with _client(FakeRouter(), ready=False) as client:
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "loading"
+        response = client.post("/v1/chat/completions", json=CHAT)
+        assert response.status_code == 503 and response.json()["error"]["code"] == "loading"
+        assert "Retry-After" in response.headers
+
+
+def test_answers_with_a_stand_in_router() -> None:
+    with _client(FakeRouter()) as client:
+        body = client.post("/v1/chat/completions", json=CHAT).json()
+        assert body["choices"][0]["message"]["content"] == "Hello"
+        assert body["sources"] == [] and body["declined"] is False
+        stream = client.post("/v1/chat/completions", json={**CHAT, "stream": True}).text
+        assert stream.rstrip().endswith("data: [DONE]") and '"Hello"' in stream
+
+
+def test_a_crash_is_500_without_traceback() -> None:
+    with _client(FakeRouter(RuntimeError("secret detail"))) as client:
+        response = client.post("/v1/chat/completions", json=CHAT)
+        assert response.status_code == 500
+        assert response.json()["error"]["type"] == "server_error"
+        assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_user_errors_from_the_router_are_400() -> None:
+    from assistant.errors import AssistantError
+
+    with _client(FakeRouter(AssistantError("the question is empty"))) as client:
+        response = client.post("/v1/ask", json={"pack": "diabetes", "question": " "})
+        assert response.status_code == 400
+        assert response.json()["error"]["message"] == "the question is empty"
+
+
+def test_key_from_api_key_option() -> None:
+    with _client(FakeRouter(), api_key="k") as client:
+        assert client.get("/v1/models").status_code == 401
+        wrong = client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": "k"})
+        assert wrong.status_code == 401
+        ok = client.post("/v1/chat/completions", json=CHAT, headers={"Authorization": "Bearer k"})
+        assert ok.status_code == 200
+
+
+def test_split_messages() -> None:
+    messages = [
+        ChatMessage(role="system", content="be nice"),
+        ChatMessage(role="user", content="What glue?"),
+        ChatMessage(role="assistant", content="Epoxy [1]."),
+        ChatMessage(role="user", content=[{"type": "text", "text": "How long to cure?"}]),
+    ]
+    question, history = split_messages(messages)
+    assert question == "How long to cure?"
+    assert history == [
+        {"role": "user", "content": "What glue?"},
+        {"role": "assistant", "content": "Epoxy [1]."},
+    ]
+    with pytest.raises(ApiError):
+        split_messages([ChatMessage(role="system", content="x")])
+
+
+def test_queue_skips_jobs_cancelled_while_waiting() -> None:
+    import asyncio
+
+    from assistant.server.queue import END, GeneratorQueue
+
+    started = threading.Event()
+    release = threading.Event()
+    ran: list[str] = []
+
+    def slow(cancel):
+        started.set()
+        release.wait(5)
+        ran.append("slow")
+        yield "a"
+
+    def never(cancel):
+        ran.append("never")
+        yield "b"
+
+    async def main() -> None:
+        queue = GeneratorQueue(1)
+        first = queue.submit(slow)
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        second = queue.submit(never)
+        second.cancel.set()
+        release.set()
+        assert await first.next(5) == "a" and await first.next(5) is END
+        assert await second.next(5) is END
+        queue.close()
+
+    asyncio.run(main())
+    assert ran == ["slow"]

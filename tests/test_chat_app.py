@@ -57,7 +57,7 @@ def status_text(app) -> str:
 
 async def test_ask_stream_sources_export_and_reopen(backend, settings, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    app = ChatApp(settings, "penguin-wood", backend=backend, history=History(), max_tokens=16)
+    app = ChatApp(settings, "penguin-wood", backend=backend, history=History(), max_tokens=8)
     async with app.run_test(size=SIZE) as pilot:
         widget = await ask(pilot)
         assert app.answering
@@ -137,6 +137,30 @@ async def test_switch_pack_and_auto_mode(backend, settings):
         assert app.last_answer.pack == "penguin-wood"
         assert widget.border_title == "penguin-wood (auto)"
         assert "auto→penguin-wood" in status_text(app)
+        # a new conversation; a question no pack covers is declined with the reason
+        # (routing only, no generation)
+        first_conversation = app.conversation_id
+        await pilot.press("ctrl+n")
+        assert app.conversation_id is None and not app.query(AnswerMessage)
+        declined = await ask(pilot, "What is the best recipe for lasagna?")
+        await wait_until(pilot, lambda: not app.answering)
+        assert app.conversation_id != first_conversation
+        assert app.last_answer.declined and app.last_answer.pack is None
+        assert declined.has_class("declined") and declined.border_subtitle == "declined"
+        assert "Declined: no pack covers this question" in declined.shown
+        # regenerate answers the last question again, in place
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.answering and len(app.query(AnswerMessage)) == 1)
+        roles = [m.role for m in app.history.messages(app.conversation_id)]
+        assert roles == ["user", "assistant"]
+        # copy, hide the sources, light theme
+        await pilot.press("ctrl+g")
+        assert app.clipboard == app.last_answer.answer
+        await pilot.press("ctrl+b")
+        assert not app.query_one(SourcesPanel).display
+        dark = app.current_theme.dark
+        await pilot.press("ctrl+t")
+        assert app.current_theme.dark != dark
     app.history.close()
 
 

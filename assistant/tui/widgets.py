@@ -104,7 +104,8 @@ class AnswerMessage(Markdown):
 
     def __init__(self, markdown: str = "", **kwargs) -> None:
         super().__init__(markdown, **kwargs)
-        self.text = markdown
+        self.text = markdown  # the answer itself
+        self.shown = markdown  # what the widget shows (with the stop or decline note)
         self.pieces = 0  # how many streamed pieces arrived
         self.border_title = "assistant"
 
@@ -124,6 +125,7 @@ class AnswerMessage(Markdown):
             self.border_subtitle = "declined"
             body += f"\n\n*Declined: {answer.decline_reason or 'no reason given'}*"
         self.text = answer.answer
+        self.shown = body
         self.update(body)
 
 

@@ -49,7 +49,7 @@ def test_chat_in_tmux(isolated_home, tmp_path):
     env = {
         "ASSISTANT_HOME": os.environ["ASSISTANT_HOME"],
         "ASSISTANT_CACHE_DIR": os.environ["ASSISTANT_CACHE_DIR"],
-        "ASSISTANT_MAX_NEW_TOKENS": "24",
+        "ASSISTANT_MAX_NEW_TOKENS": "12",
         "TERM": "xterm-256color",
     }
     exports = " ".join(f"{k}={v}" for k, v in env.items())

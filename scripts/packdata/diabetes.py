@@ -281,7 +281,12 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
 
     evals = []
     curated = load_curated("diabetes")
+    asked: set[str] = set()
     for item in dev:
+        # The corpus asks "What is Hypoglycemia?" twice (two sources); an eval set must not.
+        if norm(item["question"]) in asked:
+            continue
+        asked.add(norm(item["question"]))
         doc = docs[item["source"].split("/", 1)[1]]
         must = curated.get((norm(item["question"]), item["source"]))
         text, items = condense(

@@ -37,7 +37,7 @@ def _shown(path: str | Path) -> str:
 
 def _adapter_text(adapter: dict[str, Any]) -> str:
     if not adapter["trained"]:
-        return "not trained (the base model answers)"
+        return "none (base model answers)"
     text = f"trained on {adapter['base_model']}" if adapter["base_model"] else "trained"
     return f"{text} (stale: {adapter['stale']})" if adapter.get("stale") else text
 

@@ -121,13 +121,26 @@ def _no_rag_stream(loaded, text: str, max_tokens: int | None):
 
     handle = load_base_model(loaded)
     options = GenerationOptions.from_settings(loaded.settings.generation, max_new_tokens=max_tokens)
+    from assistant.answers import Answer, Timings
+
     stats = GenerationStats()
-    yield from stream_chat(handle, [{"role": "user", "content": text}], options, stats=stats)
-    click.secho(
-        f"\n{stats.new_tokens} tokens, first after {stats.first_token_s:.2f} s,"
-        f" {stats.decode_tokens_per_s:.1f} tokens/s",
-        err=True,
-        dim=True,
+    pieces = []
+    for piece in stream_chat(handle, [{"role": "user", "content": text}], options, stats=stats):
+        pieces.append(piece)
+        yield piece
+    yield Answer(  # so that --json prints the same record as every other answer
+        text,
+        "".join(pieces).strip(),
+        None,
+        timings=Timings(
+            first_token_ms=stats.first_token_s * 1000,
+            total_ms=stats.total_s * 1000,
+            tokens_per_s=round(stats.decode_tokens_per_s, 2),
+            prompt_tokens=stats.prompt_tokens,
+            answer_tokens=stats.new_tokens,
+        ),
+        notices=["no retrieval and no pack: the base model answered alone"],
+        cancelled=stats.cancelled,
     )
 
 

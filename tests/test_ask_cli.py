@@ -162,3 +162,12 @@ def test_json_of_an_auto_decline() -> None:
     assert data["declined"] is True and data["pack"] is None and data["sources"] == []
     assert data["decline_reason"] == "no pack covers this question"
     assert data["timings"]["routing_ms"] > 0
+
+
+def test_json_without_rag_or_pack_is_a_full_record() -> None:
+    result = run("--no-rag", "What is insulin?", "--json", "--max-tokens", "4")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # was `{}`: the base-model-alone path made no Answer
+    assert data["pack"] is None and data["sources"] == [] and data["adapter"] is None
+    assert data["answer"] and data["timings"]["answer_tokens"] <= 4
+    assert data["timings"]["first_token_ms"] > 0

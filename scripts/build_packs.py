@@ -1,8 +1,8 @@
 """Regenerate the shipped domain packs' generated files from the shared corpora.
 
     .venv/bin/python scripts/build_packs.py                 # write domains/<pack>/...
-    .venv/bin/python scripts/build_packs.py --check         # rebuild in a temp dir, diff, exit 1 on change
-    .venv/bin/python scripts/build_packs.py --corpora PATH  # default: ../shared/corpora from the repo root
+    .venv/bin/python scripts/build_packs.py --check         # rebuild in a temp dir; exit 1 on a diff
+    .venv/bin/python scripts/build_packs.py --corpora PATH  # default: ../shared/corpora
 
 Generated per pack: docs/ (copied unchanged), SOURCES.md and the corpus LICENSE (copied),
 sft/train.jsonl and eval/qa.jsonl. pack.toml is handwritten; its persona and decline message

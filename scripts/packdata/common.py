@@ -187,7 +187,7 @@ def acceptable(fact: str, idf: dict[str, float] | None, strict: bool = True) -> 
         return False
     distinctive = any(
         "-" in t or "/" in t or (t[:1].isupper() and t.lower() not in STOP) or _rarity(w, idf) < 1.6
-        for t, w in zip(toks, low)
+        for t, w in zip(toks, low, strict=True)
     )
     if len(toks) == 1:
         return _rarity(low[0], idf) < 1.6 and len(low[0]) >= 6

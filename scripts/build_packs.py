@@ -1,7 +1,7 @@
 """Regenerate the shipped domain packs' generated files from the shared corpora.
 
     .venv/bin/python scripts/build_packs.py                 # write domains/<pack>/...
-    .venv/bin/python scripts/build_packs.py --check         # rebuild in a temp dir; exit 1 on a diff
+    .venv/bin/python scripts/build_packs.py --check         # rebuild in temp; exit 1 on a diff
     .venv/bin/python scripts/build_packs.py --corpora PATH  # default: ../shared/corpora
 
 Generated per pack: docs/ (copied unchanged), SOURCES.md and the corpus LICENSE (copied),

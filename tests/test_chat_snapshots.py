@@ -120,11 +120,19 @@ class FakeBackend:
         return DOCUMENT
 
 
+async def steady(pilot) -> None:
+    """Turn the prompt's cursor blink off: a blinking cursor made screenshots differ by when
+    they were taken."""
+    pilot.app.query_one("#prompt").cursor_blink = False
+    await pilot.pause()
+
+
 def make_app(pack: str | None = "penguin-wood") -> ChatApp:
     return ChatApp(pack=pack, backend=FakeBackend(), history=History())
 
 
 async def ask(pilot) -> None:
+    await steady(pilot)
     await pilot.click("#prompt")
     await pilot.press(*QUESTION)
     await pilot.press("enter")
@@ -153,6 +161,7 @@ def test_pack_picker(snap_compare):
     """The pack picker: "auto" first, then every pack with title and description (FAKE)."""
 
     async def run_before(pilot):
+        await steady(pilot)
         await pilot.press("ctrl+l")
         await pilot.pause()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from assistant.adapters import AdapterBank, check_adapter
+from assistant.adapters import bank_for, check_adapter
 from assistant.errors import AssistantError
 from assistant.packs import pack_at
 
@@ -72,10 +72,12 @@ def test_adapter_loads_and_changes_the_output(trained_pack, settings) -> None:
 
     pack, _ = trained_pack
     base = load_base_model(settings)
-    bank = AdapterBank(base)  # a private bank: the shared one stays untouched for other tests
+    # The process-wide bank: other tests may already have loaded the shipped adapters onto the
+    # shared base model, so "the base alone" is always taken through the bank.
+    bank = bank_for(base)
     ids = base.tokenizer("Penguin wood glue-ups need", return_tensors="pt")["input_ids"]
-    with torch.inference_mode():
-        before = base.model(ids).logits
+    with torch.inference_mode(), bank.using(None) as model:
+        before = model(ids).logits
     name = bank.load(pack, settings)
     try:
         with torch.inference_mode(), bank.using(name) as model:
@@ -83,7 +85,9 @@ def test_adapter_loads_and_changes_the_output(trained_pack, settings) -> None:
         with torch.inference_mode(), bank.using(None) as model:
             plain = model(ids).logits
     finally:
-        bank.peft_model.unload()  # restore the shared base model's modules
+        bank.peft_model.delete_adapter(name)
+        bank.names.pop(name, None)
+        bank.active = None
     assert (adapted - before).abs().max() > 1e-4
     assert torch.allclose(plain, before, atol=1e-5)
 

@@ -76,11 +76,16 @@ class _Cancelled:
 
     def __init__(self, event: threading.Event) -> None:
         self.event = event
+        self._answers: dict[tuple[int, bool], Any] = {}
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
+        # Called once per token: reuse the answer tensor instead of allocating one each time.
+        key = (input_ids.shape[0], self.event.is_set())
+        if key not in self._answers:
+            self._answers[key] = torch.full((key[0],), key[1], dtype=torch.bool)
+        return self._answers[key]
 
 
 _generate_lock = threading.Lock()
@@ -163,6 +168,9 @@ def stream_tokens(
     end_ids = set(kwargs["eos_token_id"])
     token_ids: list[int] = []
     emitted = ""
+    # Incremental detokenization: decode only the tokens since the last emitted piece (plus the
+    # one before, for context) instead of the whole answer at every token.
+    prefix_offset = read_offset = 0
     finished_by_eos = False
     done = False
     try:
@@ -178,13 +186,17 @@ def stream_tokens(
                 finished_by_eos = True
                 continue
             token_ids.append(token)
-            text = tokenizer.decode(token_ids, skip_special_tokens=True)
+            before = tokenizer.decode(
+                token_ids[prefix_offset:read_offset], skip_special_tokens=True
+            )
+            text = tokenizer.decode(token_ids[prefix_offset:], skip_special_tokens=True)
             # A multi-byte character split over tokens decodes to U+FFFD until it is complete.
-            if text.endswith("\ufffd"):
+            if text.endswith("\ufffd") or len(text) <= len(before):
                 continue
-            if len(text) > len(emitted) and text.startswith(emitted):
-                piece, emitted = text[len(emitted) :], text
-                yield piece
+            piece = text[len(before) :]
+            emitted += piece
+            prefix_offset, read_offset = read_offset, len(token_ids)
+            yield piece
         text = tokenizer.decode(token_ids, skip_special_tokens=True)
         if len(text) > len(emitted) and text.startswith(emitted):
             yield text[len(emitted) :]

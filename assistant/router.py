@@ -110,18 +110,12 @@ class Router:
     def handle(self, name: str) -> PackHandle:
         with self._lock:
             if name not in self._handles:
-                from assistant.knowledge import open_index
+                from assistant.knowledge import open_pack_index
 
                 known = {p.name: p for p in self.packs()}
                 pack = known.get(name) or find_pack(name)
                 config = load_pack_config(pack, self.loaded)
-                index = open_index(
-                    pack,
-                    self.loaded,
-                    chunk_tokens=config.retrieval.chunk_tokens,
-                    chunk_overlap=config.retrieval.chunk_overlap,
-                    embedder=self.embedder(),
-                )
+                index = open_pack_index(pack, self.loaded, embedder=self.embedder())
                 self._handles[name] = PackHandle(pack, config, index)
             return self._handles[name]
 

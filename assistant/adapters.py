@@ -62,6 +62,7 @@ class AdapterBank:
         self.peft_model: Any = None
         self.names: dict[str, Path] = {}
         self.active: str | None = None
+        self.in_use: str | None = None  # what `using` yields: an adapter's name, None = base
         self._lock = threading.RLock()
 
     def load(self, pack: DomainPack, loaded: LoadedSettings) -> str:
@@ -99,12 +100,17 @@ class AdapterBank:
                 return
             if name is None:
                 with self.peft_model.disable_adapter():
+                    self.in_use = None
                     yield self.peft_model
                 return
             if name not in self.names:
                 raise AssistantError(f"no adapter named {name!r} is loaded")
             self.switch(name)
-            yield self.peft_model
+            self.in_use = name
+            try:
+                yield self.peft_model
+            finally:
+                self.in_use = None
 
     def switch(self, name: str) -> None:
         with self._lock:

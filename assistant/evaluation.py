@@ -31,9 +31,9 @@ CONFIGS = [
 ]
 METRIC_NAMES = [
     "hit_at_k", "mrr", "context_fact_recall", "answer_fact_recall", "token_f1", "rouge_l",
-    "citation_precision", "uncited_answer_rate", "style_rate", "oos_decline_rate",
-    "in_scope_answer_rate", "routing_accuracy", "latency_p50_ms", "latency_p95_ms",
-    "first_token_p50_ms", "tokens_per_s",
+    "citation_precision", "uncited_answer_rate", "source_cited_rate", "style_rate",
+    "oos_decline_rate", "in_scope_answer_rate", "routing_accuracy", "latency_p50_ms",
+    "latency_p95_ms", "first_token_p50_ms", "tokens_per_s",
 ]  # fmt: skip
 
 
@@ -54,6 +54,19 @@ class EvalCase:
 class LineProblem:
     line: int
     message: str
+
+
+def sample_cases(cases: list[EvalCase], limit: int | None) -> list[EvalCase]:
+    """The first `limit` cases, keeping the file's share of out-of-scope questions (eval files
+    usually list them last, so a plain head would test no declines). Order is preserved."""
+    if not limit or limit >= len(cases):
+        return list(cases)
+    outside = [c for c in cases if c.out_of_scope]
+    inside = [c for c in cases if not c.out_of_scope]
+    share = len(outside) / len(cases)
+    n_outside = min(len(outside), max(1 if outside and limit > 1 else 0, round(limit * share)))
+    chosen = {id(c) for c in inside[: limit - n_outside] + outside[:n_outside]}
+    return [c for c in cases if id(c) in chosen]
 
 
 def load_cases(path: Path, auto: bool = False) -> tuple[list[EvalCase], list[LineProblem]]:
@@ -195,6 +208,8 @@ def score_item(
             if answer.sources:
                 scores["uncited"] = 0.0 if cited else 1.0
             scores["citations"] = len(cited)
+            if case.source and answer.sources:
+                scores["source_cited"] = float(any(_is_source(s, case, expected) for s in cited))
             scores["good_citations"] = sum(
                 _is_source(s, case, expected) or bool(m.facts_found(case.facts, s["text"]))
                 for s in cited
@@ -254,6 +269,7 @@ def aggregate(items: Sequence[EvalItem], auto: bool = False) -> dict[str, float 
         "rouge_l": m.mean(col("rouge_l")),
         "citation_precision": sum(col("good_citations")) / citations if citations else None,
         "uncited_answer_rate": m.mean(col("uncited")),
+        "source_cited_rate": m.mean(col("source_cited")),
         "style_rate": m.mean(col("style")),
         "oos_decline_rate": m.mean([float(i.declined) for i in outside]),
         "in_scope_answer_rate": m.mean([float(not i.declined) for i in inside]),
@@ -300,6 +316,7 @@ def evaluate(
     rag: bool = True,
     adapter: bool = True,
     max_tokens: int | None = 96,
+    mode: str | None = None,
     config: str = "adapter+rag",
     problems: Sequence[LineProblem] = (),
     progress: Progress | None = None,
@@ -318,7 +335,13 @@ def evaluate(
             interrupted = True
             break
         answer = router.answer(
-            case.question, pack, rag=rag, adapter=adapter, max_tokens=max_tokens, cancel=stop
+            case.question,
+            pack,
+            rag=rag,
+            adapter=adapter,
+            max_tokens=max_tokens,
+            mode=mode,
+            cancel=stop,
         )
         if answer.cancelled:
             interrupted = True

@@ -44,6 +44,7 @@ class GenerationOptions:
     temperature: float = 0.0
     top_p: float = 0.9
     repetition_penalty: float = 1.0
+    reuse_system_prefix: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -117,6 +118,20 @@ def generate_kwargs(handle: LoadedModel, options: GenerationOptions) -> dict[str
     return kwargs
 
 
+def _prefilled_system_turn(handle: LoadedModel, generator: Any, input_ids: Any) -> dict[str, Any]:
+    """`past_key_values` holding the prompt's system turn, from the handle's prefix cache."""
+    from assistant.prefix_cache import PrefixCache, system_prefix_length
+
+    end_of_turn = handle.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    length = system_prefix_length(input_ids, end_of_turn) if isinstance(end_of_turn, int) else 0
+    if not length:
+        return {}
+    if handle.prefix_cache is None:
+        handle.prefix_cache = PrefixCache()
+    adapter = handle.bank.in_use if handle.bank is not None else None
+    return {"past_key_values": handle.prefix_cache.prefilled(generator, input_ids, length, adapter)}
+
+
 def stream_tokens(
     handle: LoadedModel,
     input_ids: Any,
@@ -149,6 +164,8 @@ def stream_tokens(
                 generator = model
                 if generator is None:
                     generator = stack.enter_context(bank_for(handle).using(None))
+                if options.reuse_system_prefix:
+                    kwargs.update(_prefilled_system_turn(handle, generator, input_ids))
                 generator.generate(
                     input_ids=input_ids,
                     attention_mask=torch.ones_like(input_ids),

@@ -49,6 +49,7 @@ class LoadedModel:
     tokenizer: Any
     load_seconds: float
     bank: Any = None  # the AdapterBank once adapters are loaded (assistant.adapters.bank_for)
+    prefix_cache: Any = None  # PrefixCache of system turns (assistant.prefix_cache)
 
 
 def _package_dir(package: str, install: str) -> Path:

@@ -52,22 +52,29 @@ class PackGeneration(_Strict):
 
 
 class PackTraining(_Strict):
-    r: int = Field(default=8, ge=1, le=512)
-    alpha: int = Field(default=16, ge=1, le=1024)
+    r: int = Field(default=16, ge=1, le=512)
+    alpha: int = Field(default=32, ge=1, le=1024)
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
     target_modules: list[Text] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1
-    )
+        default_factory=lambda: [
+            "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"
+        ],
+        min_length=1,
+    )  # fmt: skip
     epochs: float = Field(default=2, gt=0, le=100)
-    learning_rate: float = Field(default=2e-4, gt=0.0, le=1.0)
-    max_length: int = Field(default=768, ge=64, le=32768)
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0)
+    max_length: int = Field(default=640, ge=64, le=32768)
     batch_size: int = Field(default=4, ge=1, le=1024)
     passages: int = Field(default=3, ge=0, le=20)
-    p_right_passage: float = Field(default=0.8, ge=0.0, le=1.0)
+    p_right_passage: float = Field(default=0.9, ge=0.0, le=1.0)
+    # Off-topic declines kept, as a share of the answer examples: the router declines off-topic
+    # questions before the model sees them, and a training set that is a third refusals teaches
+    # the adapter to refuse in-scope questions too.
+    decline_share: float = Field(default=0.15, ge=0.0, le=10.0)
     seed: int = 7
     # LoRA only in the top N transformer layers (0: all): backward stops below them, so fewer
     # layers train faster on a CPU.
-    layers: int = Field(default=0, ge=0, le=512)
+    layers: int = Field(default=10, ge=0, le=512)
 
 
 class PackStyle(_Strict):

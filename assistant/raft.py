@@ -132,8 +132,21 @@ def build_example(
     return TrainExample(messages, completion, kind, include_right, right_number, question)
 
 
+def cap_declines(lines: Sequence[SftLine], share: float, rng: random.Random) -> list[SftLine]:
+    """Keep at most `share` x (answer examples) off-topic declines, chosen at random; the
+    other examples all stay, in their order."""
+    declines = [i for i, line in enumerate(lines) if line.kind == "decline_offtopic"]
+    answers = sum(1 for line in lines if (line.kind or "answer") == "answer")
+    keep = min(len(declines), round(share * answers))
+    dropped = set(declines) - set(rng.sample(declines, keep))
+    return [line for i, line in enumerate(lines) if i not in dropped]
+
+
 def build_training_set(
-    lines: Sequence[SftLine], config: PackConfig, index: Any, fits: Any = None
+    lines: Sequence[SftLine], config: PackConfig, index: Any, fits: Any = None, rounds: int = 1
 ) -> list[TrainExample]:
+    """The RAFT examples of `rounds` passes over the kept lines; each pass draws its own
+    passages, order and right-passage coin, so a second epoch is not a repeat of the first."""
     rng = random.Random(config.training.seed)
-    return [build_example(line, config, index, rng, fits) for line in lines]
+    kept = cap_declines(lines, config.training.decline_share, rng)
+    return [build_example(line, config, index, rng, fits) for _ in range(rounds) for line in kept]

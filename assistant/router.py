@@ -343,7 +343,11 @@ class Router:
                     f"pack {pack!r} has no trained adapter yet; the base model answers"
                     f" (train one with `assistant train {pack}`)"
                 )
-        options = GenerationOptions.from_settings(config.generation, max_new_tokens=max_tokens)
+        options = GenerationOptions.from_settings(
+            config.generation,
+            max_new_tokens=max_tokens,
+            reuse_system_prefix=self.loaded.settings.generation.reuse_system_prefix,
+        )
         budget = CONTEXT_TOKENS - options.max_new_tokens
 
         def messages_for(kept: list[dict]) -> list[dict[str, str]]:

@@ -47,6 +47,7 @@ class GenerationSettings(_Section):
     temperature: float = Field(ge=0.0, le=5.0)
     top_p: float = Field(gt=0.0, le=1.0)
     repetition_penalty: float = Field(ge=1.0, le=3.0)
+    reuse_system_prefix: bool = True
 
 
 class Settings(_Section):

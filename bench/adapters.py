@@ -56,7 +56,8 @@ def main() -> None:
         print(
             f"train {pack.name}: {info['wall_seconds'] / 60:.1f} min wall, {steps} steps,"
             f" {info['wall_seconds'] / steps:.1f} s/step, {info['examples']} examples,"
-            f" final loss {info['final_loss']:.3f} (goal <= 15 min)"
+            f" final loss {info['final_loss']:.3f}, peak RSS {info.get('peak_rss_mb', '?')} MB"
+            " (goal <= 15 min)"
         )
     start = time.perf_counter()
     names = [bank.load(pack, loaded) for pack in packs]

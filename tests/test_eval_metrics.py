@@ -19,6 +19,7 @@ from assistant.evaluation import (
     aggregate,
     confusion,
     load_cases,
+    sample_cases,
     score_item,
     set_toml_value,
 )
@@ -206,3 +207,13 @@ def test_report_json_shape_and_markdown(tmp_path):
     assert "| config | n |" in text and "p-ablation.png" in text and "worst items" in text
     assert (tmp_path / "p-ablation.png").stat().st_size > 1000
     assert json.loads((tmp_path / "results.json").read_text())["p"]["base"]["n"] == 1
+
+
+def test_limit_keeps_the_share_of_out_of_scope_questions():
+    cases = [EvalCase(line=i, question=f"q{i}", out_of_scope=i >= 30) for i in range(40)]
+    sample = sample_cases(cases, 8)
+    assert len(sample) == 8
+    assert sum(c.out_of_scope for c in sample) == 2  # a quarter, like the file
+    assert [c.line for c in sample] == [0, 1, 2, 3, 4, 5, 30, 31]  # file order kept
+    assert sample_cases(cases, None) == cases and sample_cases(cases, 100) == cases
+    assert sum(c.out_of_scope for c in sample_cases(cases, 2)) == 1

@@ -76,7 +76,7 @@ def test_wrong_type(pack: DomainPack) -> None:
 
 def test_bad_literal_and_range(pack: DomainPack) -> None:
     replace_in(pack.pack_toml, 'answer_mode = "generate"', 'answer_mode = "poetry"')
-    replace_in(pack.pack_toml, "p_right_passage = 0.8", "p_right_passage = 1.5")
+    replace_in(pack.pack_toml, "p_right_passage = 0.9", "p_right_passage = 1.5")
     keys = {p.key for p in validate_pack(pack)}
     assert keys == {"answer_mode", "training.p_right_passage"}
 

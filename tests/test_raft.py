@@ -9,7 +9,13 @@ import pytest
 
 from assistant.pack_format import PackConfig, SftLine
 from assistant.prompts import NOT_COVERED, PromptPassage, build_messages
-from assistant.raft import build_example, contains_fact, insert_citation
+from assistant.raft import (
+    build_example,
+    build_training_set,
+    cap_declines,
+    contains_fact,
+    insert_citation,
+)
 
 # A fake index (a stand-in for the FAISS/BM25 index) is used here: these tests check the data
 # builder's logic, which does not depend on the embedder's scores.
@@ -136,3 +142,22 @@ def test_training_prompt_equals_answer_time_prompt() -> None:
 )
 def test_insert_citation(reply: str, expected: str) -> None:
     assert insert_citation(reply, ["8 hours"], 2) == expected
+
+
+def test_off_topic_declines_are_capped_to_a_share_of_the_answers() -> None:
+    lines = [line("answer")] * 20 + [line("decline_offtopic")] * 30 + [line("no_passage")] * 4
+    kept = cap_declines(lines, 0.15, random.Random(1))
+    assert sum(x.kind == "decline_offtopic" for x in kept) == 3  # 0.15 x 20 answers
+    assert sum(x.kind == "answer" for x in kept) == 20
+    assert sum(x.kind == "no_passage" for x in kept) == 4
+    assert len(cap_declines(lines, 10.0, random.Random(1))) == len(lines)
+
+
+def test_each_round_draws_its_own_passages() -> None:
+    cfg = config(p=0.5, passages=3)
+    lines = [line("answer")] * 12
+    examples = build_training_set(lines, cfg, FakeIndex([RIGHT, *DISTRACTORS]), rounds=2)
+    assert len(examples) == 24
+    first, second = examples[:12], examples[12:]
+    draws = [(ex.right_included, ex.right_number) for ex in first]
+    assert draws != [(ex.right_included, ex.right_number) for ex in second]

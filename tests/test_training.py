@@ -29,7 +29,7 @@ def trained_pack(tmp_path_factory, settings):
         shutil.copy(SHIPPED / "docs" / name, root / "docs" / name)
     toml = (SHIPPED / "pack.toml").read_text()
     toml = toml.replace('name = "penguin-wood"', 'name = "tiny-wood"')
-    toml = toml.replace("batch_size = 4", "batch_size = 2").replace("passages = 2", "passages = 1")
+    toml = toml.replace("batch_size = 4", "batch_size = 2").replace("passages = 3", "passages = 1")
     toml = toml.replace("max_length = 640", "max_length = 384")
     (root / "pack.toml").write_text(toml)
     lines = [
@@ -121,3 +121,31 @@ def test_missing_adapter_names_the_pack_and_the_command(tmp_path, settings):
     root.mkdir(parents=True)
     with pytest.raises(AssistantError, match=r"pack 'bare' has no trained adapter.*train bare"):
         check_adapter(pack_at(root), settings)
+
+
+@pytest.mark.slow
+def test_reply_only_loss_equals_the_models_own_loss(settings) -> None:
+    """The faster loss (LM head on reply positions only) must train the same objective."""
+    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
+
+    from assistant.models import load_base_model, resolve_base_path
+    from assistant.raft import TrainExample
+    from assistant.training import reply_only_loss, tokenize_example
+
+    tokenizer = load_base_model(settings).tokenizer
+    model = AutoModelForCausalLM.from_pretrained(resolve_base_path(settings), dtype=torch.float32)
+    examples = [
+        TrainExample(
+            [{"role": "user", "content": question}], reply, "answer", False, None, question
+        )
+        for question, reply in [
+            ("What is the capital of France?", "Paris is the capital of France."),
+            ("Name a colour.", "Blue, like a clear sky on a long summer afternoon [1]."),
+        ]
+    ]
+    collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    batch = collate([tokenize_example(tokenizer, ex) for ex in examples])
+    with torch.no_grad():
+        expected = model(**batch).loss
+        actual = reply_only_loss(model, batch)
+    assert torch.allclose(actual, expected, atol=1e-5)

@@ -31,6 +31,7 @@ Metrics (means over the items where they apply; docs/eval/METRICS.md):
   token_f1, rouge_l    word-overlap F1 and longest-common-subsequence F1 vs the reference
   citation_precision   cited passages from the source document or holding a fact
   uncited_answer_rate  answered in-scope questions that cite no passage
+    source_cited_rate    answered in-scope questions citing a passage of the source document
   style_rate           the pack's style check holds (pack.toml [style])
   oos_decline_rate     out-of-scope questions declined
   in_scope_answer_rate in-scope questions answered (not declined)
@@ -50,13 +51,22 @@ assistant eval diabetes --calibrate --write
 @click.option("--qa", "qa_file", type=click.Path(path_type=Path), help="Eval file (JSONL).")
 @click.option("--auto", is_flag=True, help="Let the router pick the pack; lines need 'domain'.")
 @click.option("--all", "all_packs", is_flag=True, help="Every pack, each on its own eval file.")
-@click.option("--limit", type=click.IntRange(1), help="Only the first N questions of each file.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    help="Only N questions of each file (the first ones, keeping its share of out-of-scope ones).",
+)
 @click.option("--json", "json_out", help="Write the report(s) as JSON to this file ('-': stdout).")
 @click.option("--ablate", is_flag=True, help="Base/adapter x with/without retrieval (4 runs).")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), help="Markdown report.")
 @click.option("--calibrate", is_flag=True, help="Choose decline (and --auto route) thresholds.")
 @click.option("--write", is_flag=True, help="With --calibrate: update pack.toml in place.")
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=96, show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["generate", "extractive", "hybrid"]),
+    help="Answer mode for every pack (default: each pack's answer_mode in pack.toml).",
+)
 @pass_context
 def eval_command(
     ctx: Context,
@@ -71,8 +81,9 @@ def eval_command(
     calibrate: bool,
     write: bool,
     max_tokens: int,
+    mode: str | None,
 ) -> None:
-    from assistant.evaluation import load_cases
+    from assistant.evaluation import load_cases, sample_cases
     from assistant.packs import list_packs, pack_from_argument
     from assistant.router import Router
 
@@ -102,12 +113,12 @@ def eval_command(
         cases, problems = load_cases(path, auto=target is None)
         for p in problems:
             click.secho(f"{path}:{p.line}: {p.message} (skipped)", fg="yellow", err=True)
-        jobs.append((name, target, cases[:limit] if limit else cases, problems))
+        jobs.append((name, target, sample_cases(cases, limit), problems))
 
     if calibrate:
         _calibrate(router, jobs, write, json_out)
         return
-    results, interrupted = _run(router, jobs, ablate, max_tokens, console)
+    results, interrupted = _run(router, jobs, ablate, max_tokens, mode, console)
     reports = [r for rs in results.values() for r in rs]
     for name, rs in results.items():
         _print_metrics(name, rs)
@@ -123,7 +134,7 @@ def eval_command(
         sys.exit(130)
 
 
-def _run(router, jobs, ablate: bool, max_tokens: int, console: Console):
+def _run(router, jobs, ablate: bool, max_tokens: int, mode: str | None, console: Console):
     from assistant.eval_metrics import mean
     from assistant.evaluation import CONFIGS, evaluate
 
@@ -159,7 +170,7 @@ def _run(router, jobs, ablate: bool, max_tokens: int, console: Console):
 
                     report = evaluate(
                         router, cases, target, rag=rag, adapter=adapter, max_tokens=max_tokens,
-                        config=config, problems=problems, progress=progress, stop=stop,
+                        mode=mode, config=config, problems=problems, progress=progress, stop=stop,
                     )  # fmt: skip
                     results[name].append(report)
                     if report.interrupted:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from assistant.answers import Source
+from assistant.prompts import NOT_COVERED
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 MIN_WORDS = 5
@@ -21,22 +22,42 @@ def _sentences(source: Source) -> list[tuple[str, int]]:
     return found
 
 
+# Weight of the BM25 score (scaled to 0..1 over the candidates) next to the cosine: the
+# embedder alone ranks a sentence on the topic above the one holding the asked-for number.
+LEXICAL_WEIGHT = 0.5
+
+
+def _lexical_scores(question: str, texts: list[str]) -> list[float]:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False),
+                    show_progress=False)  # fmt: skip
+    query = bm25s.tokenize([question], stopwords="en", return_ids=False, show_progress=False)[0]
+    scores = [float(x) for x in retriever.get_scores(query)] if query else [0.0] * len(texts)
+    top = max(scores, default=0.0)
+    return [x / top if top > 0 else 0.0 for x in scores]
+
+
 def best_sentences(router: Any, question: str, sources: list[Source], count: int) -> list:
-    """The `count` sentences of the passages closest to the question (embedder cosine), in
-    the order they appear."""
+    """The `count` sentences of the passages that best answer the question (embedder cosine
+    plus scaled BM25), in the order they appear."""
     candidates = [s for source in sources for s in _sentences(source)]
     if not candidates:
         return []
-    vectors = router._embed([question, *[text for text, _ in candidates]])
-    scores = vectors[1:] @ vectors[0]
-    ranked = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))[:count]
+    texts = [text for text, _ in candidates]
+    vectors = router._embed([question, *texts])
+    dense = vectors[1:] @ vectors[0]
+    lexical = _lexical_scores(question, texts)
+    scores = [float(d) + LEXICAL_WEIGHT * w for d, w in zip(dense, lexical, strict=True)]
+    ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])[:count]
     return [candidates[i] for i in sorted(ranked)]
 
 
 def extractive_answer(router: Any, question: str, sources: list[Source], config: Any) -> str:
     chosen = best_sentences(router, question, sources, 2)
     if not chosen:
-        return "The documents I have do not cover this question."
+        return NOT_COVERED
     quoted = " ".join(f"“{text}” [{number}]" for text, number in chosen)
     return f"Here is what the documents say: {quoted}"
 

@@ -20,7 +20,10 @@ NO_PASSAGES_RULE = (
     "No documents were retrieved for this question: answer briefly from general knowledge and "
     "say that the answer is not from the pack's documents."
 )
-NOT_COVERED = "The documents I have do not cover this question."
+# Starts with a word answers never start with: under greedy decoding a refusal that shares its
+# first token ("The") with many answers wins that token and then the whole reply (measured:
+# the adapter refused 70% of in-scope questions, even its own training prompts).
+NOT_COVERED = "Sorry, the documents I have do not cover this question."
 
 
 @dataclass(frozen=True)

@@ -132,13 +132,18 @@ def build_example(
     return TrainExample(messages, completion, kind, include_right, right_number, question)
 
 
+REFUSAL_KINDS = ("decline_offtopic", "no_passage")
+
+
 def cap_declines(lines: Sequence[SftLine], share: float, rng: random.Random) -> list[SftLine]:
-    """Keep at most `share` x (answer examples) off-topic declines, chosen at random; the
-    other examples all stay, in their order."""
-    declines = [i for i, line in enumerate(lines) if line.kind == "decline_offtopic"]
+    """Keep at most `share` x (answer examples) of each refusal kind (off-topic declines and
+    "not in the documents" replies), chosen at random; the other examples all stay, in order."""
     answers = sum(1 for line in lines if (line.kind or "answer") == "answer")
-    keep = min(len(declines), round(share * answers))
-    dropped = set(declines) - set(rng.sample(declines, keep))
+    dropped: set[int] = set()
+    for kind in REFUSAL_KINDS:
+        refusals = [i for i, line in enumerate(lines) if line.kind == kind]
+        keep = min(len(refusals), round(share * answers))
+        dropped |= set(refusals) - set(rng.sample(refusals, keep))
     return [line for i, line in enumerate(lines) if i not in dropped]
 
 

@@ -83,6 +83,17 @@ def test_pack_eval_json_schema_and_malformed_line(tmp_path):
     assert second["scores"] == {} and second["question"].startswith("What is the population")
 
 
+def test_extractive_mode_quotes_the_facts_and_cites_the_source(tmp_path):
+    qa = _write_jsonl(tmp_path / "qa.jsonl", [PENGUIN])
+    result = _run(["eval", "penguin-wood", "--qa", str(qa), "--mode", "extractive", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout[result.stdout.index("{") :])
+    item = data["items"][0]
+    assert "23 cold, windswept islands" in item["answer"]  # quoted verbatim from the passage
+    assert data["metrics"]["answer_fact_recall"] > 0
+    assert data["metrics"]["source_cited_rate"] == 1.0
+
+
 def test_auto_routing_accuracy_on_three_lines(tmp_path, monkeypatch):
     _packs_at(tmp_path, monkeypatch, ["penguin-wood", "support"])
     qa = _write_jsonl(

@@ -30,7 +30,8 @@ def test_scaffolded_pack_is_valid_and_loads(pack: DomainPack) -> None:
     assert isinstance(config, PackConfig)
     assert config.name == "demo"
     assert config.answer_mode == "generate"
-    assert config.training.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert config.training.target_modules[:4] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert config.training.layers == 10 and config.training.decline_share == 0.15
 
 
 def test_bad_toml_reports_its_line(pack: DomainPack) -> None:

@@ -32,8 +32,8 @@ def test_prefix_is_the_first_turn_only(base_model) -> None:
     length = system_prefix_length(ids, end)
     assert ids[0, length - 1].item() == end
     assert "Hi" not in base_model.tokenizer.decode(ids[0, :length])
-    assert system_prefix_length(torch.tensor([[1, 2, 3]]), end) == 0  # no end of turn
-    assert system_prefix_length(torch.tensor([[1, 2, end]]), end) == 0  # nothing after it
+    assert system_prefix_length(torch.tensor([[5, 6, 7]]), end) == 0  # no end of turn
+    assert system_prefix_length(torch.tensor([[5, 6, end]]), end) == 0  # nothing after it
 
 
 def test_cache_entries_are_keyed_by_adapter_and_bounded() -> None:

@@ -66,11 +66,12 @@ class PackTraining(_Strict):
     max_length: int = Field(default=640, ge=64, le=32768)
     batch_size: int = Field(default=4, ge=1, le=1024)
     passages: int = Field(default=3, ge=0, le=20)
-    p_right_passage: float = Field(default=0.9, ge=0.0, le=1.0)
-    # Off-topic declines kept, as a share of the answer examples: the router declines off-topic
-    # questions before the model sees them, and a training set that is a third refusals teaches
-    # the adapter to refuse in-scope questions too.
-    decline_share: float = Field(default=0.15, ge=0.0, le=10.0)
+    p_right_passage: float = Field(default=0.95, ge=0.0, le=1.0)
+    # Refusal examples kept (off-topic declines and "not in the documents" replies, each kind),
+    # as a share of the answer examples: the router declines off-topic questions before the
+    # model sees them, and a training set that was a third refusals taught the adapter to
+    # refuse in-scope questions too.
+    decline_share: float = Field(default=0.05, ge=0.0, le=10.0)
     seed: int = 7
     # LoRA only in the top N transformer layers (0: all): backward stops below them, so fewer
     # layers train faster on a CPU.

@@ -58,8 +58,8 @@ learning_rate = 1e-3
 max_length = 640
 batch_size = 4
 passages = 3                            # passages per training prompt
-p_right_passage = 0.9                   # how often the right passage is among them
-decline_share = 0.15                    # off-topic declines kept, per answer example
+p_right_passage = 0.95                  # how often the right passage is among them
+decline_share = 0.05                    # refusals of each kind kept, per answer example
 seed = 7
 
 [style]

@@ -31,7 +31,7 @@ def test_scaffolded_pack_is_valid_and_loads(pack: DomainPack) -> None:
     assert config.name == "demo"
     assert config.answer_mode == "generate"
     assert config.training.target_modules[:4] == ["q_proj", "k_proj", "v_proj", "o_proj"]
-    assert config.training.layers == 10 and config.training.decline_share == 0.15
+    assert config.training.layers == 10 and config.training.decline_share == 0.05
 
 
 def test_bad_toml_reports_its_line(pack: DomainPack) -> None:
@@ -77,7 +77,7 @@ def test_wrong_type(pack: DomainPack) -> None:
 
 def test_bad_literal_and_range(pack: DomainPack) -> None:
     replace_in(pack.pack_toml, 'answer_mode = "generate"', 'answer_mode = "poetry"')
-    replace_in(pack.pack_toml, "p_right_passage = 0.9", "p_right_passage = 1.5")
+    replace_in(pack.pack_toml, "p_right_passage = 0.95", "p_right_passage = 1.5")
     keys = {p.key for p in validate_pack(pack)}
     assert keys == {"answer_mode", "training.p_right_passage"}
 

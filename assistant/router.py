@@ -82,6 +82,26 @@ class _QueryCache:
         return getattr(self.model, name)
 
 
+def _sources(pack: str, hits: Sequence[Any]) -> list[Source]:
+    """The answer's numbered sources, one per retrieved passage, in prompt order."""
+    return [
+        Source(
+            number=i,
+            pack=pack,
+            path=h.path,
+            title=h.title,
+            section=h.section,
+            page=h.page,
+            start=h.start,
+            end=h.end,
+            score=round(h.score, 5),
+            dense_score=None if h.dense_score is None else round(h.dense_score, 4),
+            text=h.text,
+        )
+        for i, h in enumerate(hits, start=1)
+    ]
+
+
 def _history_messages(history: Sequence[Any]) -> list[dict[str, str]]:
     turns = []
     for turn in history:
@@ -216,8 +236,6 @@ class Router:
         cancel: threading.Event | None = None,
     ) -> Iterator[str | Answer]:
         """Yield answer text pieces, then the final `Answer` (always last)."""
-        from assistant.adapters import bank_for
-        from assistant.generation import GenerationOptions, GenerationStats, stream_tokens
         from assistant.models import load_base_model
 
         started = time.perf_counter()
@@ -225,8 +243,7 @@ class Router:
         if not question:
             raise AssistantError("the question is empty")
         turns = _history_messages(history)
-        base = load_base_model(self.loaded)
-        tokenizer = base.tokenizer
+        tokenizer = load_base_model(self.loaded).tokenizer
         notices: list[str] = []
         ids = tokenizer(question)["input_ids"]
         if len(ids) > MAX_QUESTION_TOKENS:
@@ -235,143 +252,74 @@ class Router:
                 f"the question was {len(ids)} tokens; only the first"
                 f" {MAX_QUESTION_TOKENS} were used"
             )
-
         timings = Timings()
-        route_scores: dict[str, float] = {}
+        context = {"timings": timings, "notices": notices}
+
+        def finish(text: str, pack_name: str | None, **fields: Any) -> Answer:
+            timings.total_ms = (time.perf_counter() - started) * 1000
+            return Answer(question, text, pack_name, **context, **fields)
+
         if pack is None:
             previous = [t["content"] for t in turns if t["role"] == "user"]
             decision = self.route(question)
             if decision.pack is None and previous:  # a follow-up routes with its context
                 decision = self.route(f"{previous[-1]} {question}")
-            route_scores = decision.scores
+            context["route_scores"] = decision.scores
             timings.routing_ms = (time.perf_counter() - started) * 1000
             if decision.pack is None:
                 text = self.decline_all_message()
-                timings.total_ms = (time.perf_counter() - started) * 1000
                 yield text
-                yield Answer(
-                    question,
-                    text,
-                    None,
-                    declined=True,
-                    decline_reason=decision.reason,
-                    timings=timings,
-                    route_scores=route_scores,
-                    notices=notices,
-                )
+                yield finish(text, None, declined=True, decline_reason=decision.reason)
                 return
             pack = decision.pack
         handle = self.handle(pack)
-        config = handle.config
-        mode = mode or config.answer_mode
         if k is not None:
-            config = config.model_copy(
-                update={"retrieval": config.retrieval.model_copy(update={"k": k})}
-            )
+            retrieval = handle.config.retrieval.model_copy(update={"k": k})
+            config = handle.config.model_copy(update={"retrieval": retrieval})
             handle = PackHandle(handle.pack, config, handle.index, handle.description_vector)
+        config = handle.config
+        context["mode"] = mode = mode or config.answer_mode
 
         sources: list[Source] = []
-        passages: list[PromptPassage] | None = None
         if rag:
             t0 = time.perf_counter()
             hits, _query = self._retrieval_query(handle, question, turns)
             timings.retrieval_ms = (time.perf_counter() - t0) * 1000
             best = max((h.dense_score or 0.0 for h in hits), default=0.0)
-            if best < config.retrieval.decline_threshold:
-                timings.total_ms = (time.perf_counter() - started) * 1000
+            threshold = config.retrieval.decline_threshold
+            if best < threshold:
+                reason = (
+                    f"best passage scored {best:.2f}, below the pack's decline threshold"
+                    f" {threshold:.2f}"
+                )
                 yield config.decline_message
-                yield Answer(
-                    question,
-                    config.decline_message,
-                    pack,
-                    declined=True,
-                    decline_reason=f"best passage scored {best:.2f}, below the pack's decline"
-                    f" threshold {config.retrieval.decline_threshold:.2f}",
-                    timings=timings,
-                    route_scores=route_scores,
-                    notices=notices,
-                    mode=mode,
-                )
+                yield finish(config.decline_message, pack, declined=True, decline_reason=reason)
                 return
-            sources = [
-                Source(
-                    number=i,
-                    pack=pack,
-                    path=h.path,
-                    title=h.title,
-                    section=h.section,
-                    page=h.page,
-                    start=h.start,
-                    end=h.end,
-                    score=round(h.score, 5),
-                    dense_score=None if h.dense_score is None else round(h.dense_score, 4),
-                    text=h.text,
-                )
-                for i, h in enumerate(hits, start=1)
-            ]
-            passages = [PromptPassage(h.text, h.path, h.section or "") for h in hits]
+            sources = _sources(pack, hits)
 
-        if mode == "extractive" and passages:
+        if mode == "extractive" and sources:
             from assistant.extractive import extractive_answer
 
             text = extractive_answer(self, question, sources, config)
             yield text
             answer_text, cited, removed = check_citations(text, sources)
-            timings.total_ms = (time.perf_counter() - started) * 1000
-            yield Answer(
-                question,
-                answer_text,
-                pack,
-                sources=sources,
-                citations=cited,
-                removed_citations=removed,
-                timings=timings,
-                adapter=None,
-                mode=mode,
-                route_scores=route_scores,
-                notices=notices,
+            yield finish(
+                answer_text, pack, sources=sources, citations=cited, removed_citations=removed
             )
             return
 
-        adapter_name = None
-        bank = bank_for(base)
-        if adapter:
-            if (handle.pack.adapter_dir / "adapter_model.safetensors").is_file():
-                adapter_name = bank.load(handle.pack, self.loaded)
-            else:
-                notices.append(
-                    f"pack {pack!r} has no trained adapter yet; the base model answers"
-                    f" (train one with `assistant train {pack}`)"
-                )
-        options = GenerationOptions.from_settings(
-            config.generation,
-            max_new_tokens=max_tokens,
-            reuse_system_prefix=self.loaded.settings.generation.reuse_system_prefix,
-        )
-        budget = CONTEXT_TOKENS - options.max_new_tokens
-
-        def messages_for(kept: list[dict]) -> list[dict[str, str]]:
-            return build_messages(
-                config.persona, question, passages, kept, config.retrieval.passage_words
-            )
-
-        messages, _size = self._fit_history(tokenizer, messages_for, turns, budget)
-        if len(turns) and len(messages) - 2 < len(turns):
-            notices.append("older turns of the conversation were left out to fit the model")
-        from assistant.generation import encode_chat
-
-        input_ids = encode_chat(base, messages)
-        stats = GenerationStats()
-        pieces: list[str] = []
-        first_at = None
-        with bank.using(adapter_name) as model:
-            for piece in stream_tokens(
-                base, input_ids, options, cancel=cancel, stats=stats, model=model
-            ):
-                first_at = first_at or time.perf_counter()
-                pieces.append(piece)
-                yield piece
-        if mode == "hybrid" and passages:
+        stats, adapter_name, pieces = None, None, []
+        generated = self._generate(handle, question, sources if rag else None, turns, adapter,
+                                   max_tokens, cancel, notices)  # fmt: skip
+        for piece in generated:
+            if isinstance(piece, tuple):  # the generator's final (stats, adapter name)
+                stats, adapter_name = piece
+                continue
+            if not pieces:
+                timings.first_token_ms = (time.perf_counter() - started) * 1000
+            pieces.append(piece)
+            yield piece
+        if mode == "hybrid" and sources:
             from assistant.extractive import evidence_block
 
             extra = evidence_block(self, question, sources)
@@ -379,15 +327,11 @@ class Router:
                 pieces.append(extra)
                 yield extra
         answer_text, cited, removed = check_citations("".join(pieces).strip(), sources)
-        if first_at is not None:
-            timings.first_token_ms = (first_at - started) * 1000
-        timings.total_ms = (time.perf_counter() - started) * 1000
         timings.tokens_per_s = round(stats.decode_tokens_per_s, 2)
         timings.prompt_tokens = stats.prompt_tokens
         timings.answer_tokens = stats.new_tokens
         declined_by_model = NOT_COVERED.lower() in answer_text.lower() and not cited
-        yield Answer(
-            question,
+        yield finish(
             answer_text,
             pack,
             declined=declined_by_model,
@@ -397,13 +341,69 @@ class Router:
             sources=sources,
             citations=cited,
             removed_citations=removed,
-            timings=timings,
             adapter=adapter_name,
-            mode=mode,
-            route_scores=route_scores,
-            notices=notices,
             cancelled=stats.cancelled,
         )
+
+    def _generate(
+        self,
+        handle: PackHandle,
+        question: str,
+        sources: list[Source] | None,
+        turns: list[dict[str, str]],
+        use_adapter: bool,
+        max_tokens: int | None,
+        cancel: threading.Event | None,
+        notices: list[str],
+    ) -> Iterator[str | tuple[Any, str | None]]:
+        """Build the prompt (history trimmed to fit), switch to the pack's adapter and stream
+        the reply; ends with a (GenerationStats, adapter name) tuple."""
+        from assistant.adapters import bank_for
+        from assistant.generation import (
+            GenerationOptions,
+            GenerationStats,
+            encode_chat,
+            stream_tokens,
+        )
+        from assistant.models import load_base_model
+
+        base = load_base_model(self.loaded)
+        config, pack = handle.config, handle.pack
+        adapter_name = None
+        bank = bank_for(base)
+        if use_adapter:
+            if (pack.adapter_dir / "adapter_model.safetensors").is_file():
+                adapter_name = bank.load(pack, self.loaded)
+            else:
+                notices.append(
+                    f"pack {pack.name!r} has no trained adapter yet; the base model answers"
+                    f" (train one with `assistant train {pack.name}`)"
+                )
+        options = GenerationOptions.from_settings(
+            config.generation,
+            max_new_tokens=max_tokens,
+            reuse_system_prefix=self.loaded.settings.generation.reuse_system_prefix,
+        )
+        passages = None
+        if sources is not None:
+            passages = [PromptPassage(s.text, s.path, s.section or "") for s in sources]
+
+        def messages_for(kept: list[dict]) -> list[dict[str, str]]:
+            return build_messages(
+                config.persona, question, passages, kept, config.retrieval.passage_words
+            )
+
+        budget = CONTEXT_TOKENS - options.max_new_tokens
+        messages, _size = self._fit_history(base.tokenizer, messages_for, turns, budget)
+        if len(turns) and len(messages) - 2 < len(turns):
+            notices.append("older turns of the conversation were left out to fit the model")
+        input_ids = encode_chat(base, messages)
+        stats = GenerationStats()
+        with bank.using(adapter_name) as model:
+            yield from stream_tokens(
+                base, input_ids, options, cancel=cancel, stats=stats, model=model
+            )
+        yield stats, adapter_name
 
     def answer(
         self, question: str, pack: str | None = None, history: Sequence[Any] = (), **options: Any

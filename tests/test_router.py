@@ -274,3 +274,16 @@ def test_auto_follow_up_routes_with_its_context(router: Router) -> None:
     answer = router.answer("And how long should it cure?", None, history, mode="extractive")
     assert answer.pack == "penguin-wood", answer.route_scores
     assert answer.sources[0].path == "docs/07_adhesives.md"
+
+
+def test_hybrid_answer_ends_with_cited_evidence_quoted_verbatim(router: Router) -> None:
+    question = "How long does 50 mm penguin wood stock take in the kiln?"
+    answer = router.answer(question, "penguin-wood", mode="hybrid", max_tokens=24)
+    assert not answer.declined and answer.mode == "hybrid"
+    generated, evidence = answer.answer.split("Evidence from the documents:")
+    assert generated.strip()
+    quoted = [line[2:].rsplit(" [", 1) for line in evidence.strip().splitlines()]
+    assert quoted and answer.citations
+    for text, number in quoted:
+        source = answer.sources[int(number.rstrip("]")) - 1]
+        assert text in " ".join(source.text.split())  # verbatim from the passage it cites

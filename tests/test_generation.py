@@ -6,6 +6,7 @@ import threading
 
 import torch
 
+from assistant.adapters import bank_for
 from assistant.generation import (
     GenerationOptions,
     GenerationStats,
@@ -33,8 +34,10 @@ def test_stream_concatenation_equals_the_plain_generate_answer(base_model) -> No
     assert len(pieces) > 3
 
     input_ids = encode_chat(base_model, messages)
-    with torch.inference_mode():
-        output = base_model.model.generate(
+    # Through the bank: once any test has loaded an adapter, PEFT's layers sit inside the base
+    # model's modules and only the bank can switch them off for "the base alone".
+    with bank_for(base_model).using(None) as model, torch.inference_mode():
+        output = model.generate(
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),
             **generate_kwargs(base_model, GREEDY),

@@ -244,7 +244,7 @@ def test_router_removes_an_invented_citation(router: Router, monkeypatch) -> Non
 
     monkeypatch.setattr(assistant.generation, "stream_tokens", fake_stream)
     answer = router.answer(
-        "How long does 50 mm penguin wood stock take in the kiln?", "penguin-wood"
+        "How long does 50 mm penguin wood stock take in the kiln?", "penguin-wood", mode="generate"
     )
     assert answer.answer == "Kiln dry it for ten days [1] and check it."
     assert answer.citations == [1] and answer.removed_citations == [9]

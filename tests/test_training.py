@@ -85,9 +85,7 @@ def test_adapter_loads_and_changes_the_output(trained_pack, settings) -> None:
         with torch.inference_mode(), bank.using(None) as model:
             plain = model(ids).logits
     finally:
-        bank.peft_model.delete_adapter(name)
-        bank.names.pop(name, None)
-        bank.active = None
+        bank.unload(name)
     assert (adapted - before).abs().max() > 1e-4
     assert torch.allclose(plain, before, atol=1e-5)
 

@@ -1,0 +1,38 @@
+"""The adapter bank's fast switch: the shipped adapters, switched by name in any order, give
+exactly the output PEFT's own `set_adapter` gives, and each adapter's output is its own."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from assistant.adapters import bank_for
+from assistant.models import load_base_model
+from assistant.packs import list_packs
+
+
+@pytest.mark.slow
+def test_switch_matches_peft_set_adapter(settings) -> None:
+    handle = load_base_model(settings)
+    bank = bank_for(handle)
+    names = [bank.load(pack, settings) for pack in list_packs()]
+    assert len(names) >= 2
+    ids = handle.tokenizer("How do I share a folder?", return_tensors="pt")["input_ids"]
+    seen: dict[str, torch.Tensor] = {}
+    with torch.inference_mode():
+        for previous, name in itertools.permutations(names, 2):
+            bank.switch(previous)
+            bank.switch(name)
+            with bank.using(name) as model:
+                fast = model(ids).logits
+            bank.peft_model.set_adapter(name)
+            reference = bank.peft_model(ids).logits
+            assert torch.equal(fast, reference), (previous, name)
+            seen[name] = fast
+        with bank.using(None) as model:
+            plain = model(ids).logits
+    outputs = [seen[name] for name in names] + [plain]
+    for a, b in itertools.combinations(outputs, 2):
+        assert (a - b).abs().max() > 1e-4

@@ -136,6 +136,10 @@ def stats(ctx: Context, pack: str, as_json: bool) -> None:
         raise AssistantError(
             f"pack {pack!r} has no index yet: run `assistant index rebuild {pack}`"
         )
+    if result.problem and result.problem.startswith("damaged"):
+        raise AssistantError(
+            f"the index of pack {pack!r} is {result.problem}; run `assistant index rebuild {pack}`"
+        )
     click.echo(f"pack       {result.pack}")
     click.echo(f"documents  {result.documents}")
     click.echo(f"chunks     {result.chunks}")

@@ -3,6 +3,11 @@
 `open_index(pack, loaded)` is cheap: nothing is read until the first search or write. Reads
 follow the generation named by CURRENT (see store.py) and reload when a writer switched it.
 Writes take the pack's lock, build the next generation beside the live one and switch to it.
+
+A damaged index (a truncated or altered file, an unreadable manifest, a missing docstore row) is
+refused with one AssistantError naming the file and `assistant index rebuild PACK`; a write
+that fails (a full disk, a read-only folder) is one AssistantError too, and the live index keeps
+its last complete generation.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,15 @@ class _Loaded:
     bm25: BM25Index
 
 
+class _Unreadable(Exception):
+    """A file of a generation that cannot be used: its path and why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def file_sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -69,9 +83,10 @@ def file_sha256(path: Path) -> tuple[str, int]:
 
 
 def copy_atomic(source: Path, dest: Path) -> None:
+    """Copy under the pack's write lock. The temporary name is fixed, so a copy left by a killed
+    writer is overwritten by the rerun instead of piling up (hidden files are never indexed)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    os.close(fd)
+    tmp = dest.with_name(f".{dest.name}.partial")
     try:
         shutil.copyfile(source, tmp)
         store.fsync_path(Path(tmp))
@@ -157,11 +172,18 @@ class KnowledgeIndex:
             )
         return None
 
-    def _mismatch(self, problem: str) -> AssistantError:
+    def _mismatch(self, problem: str, generation: Path) -> AssistantError:
         name = self.pack.name
         return AssistantError(
-            f"the index of pack {name!r} was built with {problem}; run `assistant index"
-            f" rebuild {name}` to rebuild it with the current settings"
+            f"the index of pack {name!r} was built with {problem} ({generation / store.MANIFEST});"
+            f" run `assistant index rebuild {name}` to rebuild it with the current settings"
+        )
+
+    def _damaged(self, path: Path, reason: str) -> AssistantError:
+        name = self.pack.name
+        return AssistantError(
+            f"the index of pack {name!r} is damaged: {path} {reason}; run `assistant index"
+            f" rebuild {name}` to rebuild it from {self.pack.docs_dir}"
         )
 
     def _missing(self) -> AssistantError:
@@ -178,8 +200,6 @@ class KnowledgeIndex:
 
     def _open(self) -> _Loaded:
         """The live generation, (re)loaded when CURRENT names a new one."""
-        import faiss
-
         with self._mutex:
             for _attempt in range(5):
                 generation = store.current_generation(self.index_dir)
@@ -188,24 +208,60 @@ class KnowledgeIndex:
                 if self._state is not None and self._state.generation == generation:
                     return self._state
                 try:
-                    manifest = store.read_manifest(generation)
-                    problem = self._problem(manifest)
-                    if problem:
-                        raise self._mismatch(problem)
-                    vectors = faiss.read_index(str(generation / store.VECTORS))
-                    bm25 = BM25Index.load(generation / store.BM25_DIR)
-                    db = store.connect_readonly(generation)
-                except (OSError, RuntimeError, sqlite3.OperationalError):
-                    # A writer swept this generation between reading CURRENT and opening it.
+                    state = self._load(generation)
+                except _Unreadable as exc:
+                    if store.current_generation(self.index_dir) == generation:
+                        raise self._damaged(exc.path, exc.reason) from None
+                    # A writer switched CURRENT and swept this generation while it was opened.
                     time.sleep(0.05)
                     continue
                 # The old connection is left to the garbage collector: another thread may still
                 # be fetching hits through it.
-                self._state = _Loaded(generation, manifest, db, vectors, bm25)
+                self._state = state
                 return self._state
             raise AssistantError(
                 f"the index of pack {self.pack.name!r} changed while it was being opened; try again"
             )
+
+    def _load(self, generation: Path) -> _Loaded:
+        """Read and check one generation; _Unreadable names the file that failed."""
+        import faiss
+
+        path = generation / store.MANIFEST
+        try:
+            manifest = store.read_manifest(generation)
+            problem = self._problem(manifest)
+            if problem:
+                raise self._mismatch(problem, generation)
+            damage = store.verify_generation(generation, manifest)
+            if damage:
+                raise _Unreadable(*damage)
+            path = generation / store.VECTORS
+            vectors = faiss.read_index(str(path))
+            dimension, chunks = manifest["embedder"].get("dimension"), manifest.get("chunks")
+            if (vectors.d, vectors.ntotal) != (dimension, chunks):
+                raise _Unreadable(
+                    path,
+                    f"holds {vectors.ntotal} vectors of {vectors.d} dimensions, the"
+                    f" manifest says {chunks} of {dimension}",
+                )
+            path = generation / store.BM25_DIR
+            bm25 = BM25Index.load(path)
+            path = generation / store.DOCSTORE
+            db = store.connect_readonly(generation)
+            db.execute("SELECT COUNT(*) FROM chunks").fetchone()
+        except (OSError, RuntimeError, ValueError, KeyError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise _Unreadable(path, f"cannot be read ({' '.join(reason.split())})") from None
+        return _Loaded(generation, manifest, db, vectors, bm25)
+
+    def _rows(self, state: _Loaded, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows from the docstore; a damaged docstore is an AssistantError naming it."""
+        with self._mutex:
+            try:
+                return state.db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._damaged(state.generation / store.DOCSTORE, f"({exc})") from None
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self.embedder.encode(
@@ -261,18 +317,21 @@ class KnowledgeIndex:
             return []
         ids = [r[0] for r in rows]
         marks = ",".join("?" * len(ids))
-        with self._mutex:
-            found = {
-                row[0]: row
-                for row in state.db.execute(
-                    "SELECT c.id, c.text, c.path, d.title, c.section, c.page, c.start, c.end"
-                    f" FROM chunks c JOIN documents d ON d.path = c.path WHERE c.id IN ({marks})",
-                    ids,
-                )
-            }
+        found = {
+            row[0]: row
+            for row in self._rows(
+                state,
+                "SELECT c.id, c.text, c.path, d.title, c.section, c.page, c.start, c.end"
+                f" FROM chunks c JOIN documents d ON d.path = c.path WHERE c.id IN ({marks})",
+                ids,
+            )
+        }
         hits = []
         for rank, (chunk_id, score, dense, bm25) in enumerate(rows, start=1):
-            row = found[chunk_id]
+            row = found.get(chunk_id)
+            if row is None:
+                path = state.generation / store.DOCSTORE
+                raise self._damaged(path, f"has no row for chunk {chunk_id} of the vectors")
             hits.append(Hit(*row, score=score, dense_score=dense, bm25_score=bm25, rank=rank))
         return hits
 
@@ -290,22 +349,18 @@ class KnowledgeIndex:
     def document_text(self, path: str | Path) -> str:
         """The extracted text of a document that chunk offsets refer to."""
         state = self._open()
-        with self._mutex:
-            row = state.db.execute(
-                "SELECT text FROM documents WHERE path = ?", (self._rel(path),)
-            ).fetchone()
-        if row is None:
+        rows = self._rows(state, "SELECT text FROM documents WHERE path = ?", (self._rel(path),))
+        if not rows:
             raise AssistantError(f"{path} is not in the index of pack {self.pack.name!r}")
-        return row[0]
+        return rows[0][0]
 
     def documents(self) -> list[DocumentRecord]:
-        state = self._open()
-        with self._mutex:
-            rows = state.db.execute(
-                "SELECT d.path, d.sha256, d.bytes, d.kind, d.title, d.meta, d.updated,"
-                " (SELECT COUNT(*) FROM chunks c WHERE c.path = d.path)"
-                " FROM documents d ORDER BY d.path"
-            ).fetchall()
+        rows = self._rows(
+            self._open(),
+            "SELECT d.path, d.sha256, d.bytes, d.kind, d.title, d.meta, d.updated,"
+            " (SELECT COUNT(*) FROM chunks c WHERE c.path = d.path)"
+            " FROM documents d ORDER BY d.path",
+        )
         return [
             DocumentRecord(p, sha, size, kind, title, json.loads(meta), n, updated)
             for p, sha, size, kind, title, meta, updated, n in rows
@@ -316,7 +371,11 @@ class KnowledgeIndex:
         generation = store.current_generation(self.index_dir)
         if generation is None:
             return IndexStats(self.pack.name, False, path=str(self.index_dir))
-        manifest = store.read_manifest(generation)
+        try:
+            manifest = store.read_manifest(generation)
+        except (OSError, ValueError) as exc:
+            problem = f"damaged: {generation / store.MANIFEST} cannot be read ({exc})"
+            return IndexStats(self.pack.name, True, path=str(self.index_dir), problem=problem)
         chunking = manifest.get("chunking", {})
         embedder = manifest.get("embedder", {})
         return IndexStats(
@@ -374,7 +433,7 @@ class KnowledgeIndex:
                 )
                 continue
             items[rel] = (entry.path, None if dest == real else dest)
-        with store.write_lock(self.index_dir, self.pack.name, self.lock_timeout):
+        with self._writing():
             self._write(items, report, progress, fresh=False)
         report.seconds = time.perf_counter() - started
         return report
@@ -395,7 +454,7 @@ class KnowledgeIndex:
         items: dict[str, tuple[Path, Path | None]] = {
             "docs/" + f.relative: (f.path, None) for f in found
         }
-        with store.write_lock(self.index_dir, self.pack.name, self.lock_timeout):
+        with self._writing():
             self._write(items, report, progress, fresh=True)
         report.seconds = time.perf_counter() - started
         return report
@@ -405,25 +464,54 @@ class KnowledgeIndex:
         delete their copies from the pack's docs/."""
         started = time.perf_counter()
         report = IndexReport()
-        with store.write_lock(self.index_dir, self.pack.name, self.lock_timeout):
+        with self._writing():
             state = self._open()
-            known = [r[0] for r in state.db.execute("SELECT path FROM documents")]
+            known = [r[0] for r in self._rows(state, "SELECT path FROM documents")]
             doomed: list[str] = []
+            leftovers: list[str] = []  # files a killed remove unindexed but did not delete
             for given in paths:
                 rel = self._to_rel(given)
                 matched = [p for p in known if p == rel or p.startswith(rel.rstrip("/") + "/")]
-                if not matched:
+                if not matched and delete_files and self._is_doc_file(rel):
+                    leftovers.append(rel)
+                elif not matched:
                     report.skipped.append(Skipped(str(given), "not in the index"))
                 doomed.extend(p for p in matched if p not in doomed)
             if doomed:
                 self._commit(state, [], doomed, fresh=False)
                 report.removed.extend(doomed)
-                if delete_files:
-                    for rel in doomed:
-                        (self.pack.root / rel).unlink(missing_ok=True)
+            if delete_files:
+                for rel in doomed + leftovers:
+                    (self.pack.root / rel).unlink(missing_ok=True)
+                report.removed.extend(leftovers)
             report.chunks_total = self._state.manifest["chunks"] if self._state else 0
         report.seconds = time.perf_counter() - started
         return report
+
+    def _is_doc_file(self, rel: str) -> bool:
+        path = self.pack.root / rel
+        return path.is_file() and path.resolve().is_relative_to(self.pack.docs_dir.resolve())
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the pack's write lock; a write that fails (a full disk, a read-only folder)
+        becomes one AssistantError, and the live index keeps its last complete generation."""
+        try:
+            with store.write_lock(self.index_dir, self.pack.name, self.lock_timeout):
+                yield
+        except (OSError, sqlite3.Error) as exc:
+            if isinstance(exc, OSError) and exc.strerror:
+                where = f" ({exc.filename})" if exc.filename else ""
+                reason = f"{exc.strerror}{where}"
+            else:
+                reason = str(exc) or type(exc).__name__
+            name = self.pack.name
+            raise AssistantError(
+                f"cannot write the index of pack {name!r} in {self.index_dir}:"
+                f" {' '.join(reason.split())}; the index still holds its last complete version;"
+                f" free some disk space (or fix the folder's permissions) and run the command"
+                f" again"
+            ) from None
 
     def _to_rel(self, given: str | Path) -> str:
         """A path as the index names it: a file under docs/ (absolute, or relative to the
@@ -450,7 +538,7 @@ class KnowledgeIndex:
         state = None if fresh or not self.exists() else self._open()
         hashes: dict[str, str] = {}
         if state is not None:
-            hashes = dict(state.db.execute("SELECT path, sha256 FROM documents"))
+            hashes = dict(self._rows(state, "SELECT path, sha256 FROM documents"))
         chunker = Chunker(self.embedder.tokenizer, self.chunk_tokens, self.chunk_overlap)
         pending: list[_Pending] = []
         embedded: list[_Pending] = []

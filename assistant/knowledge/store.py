@@ -13,10 +13,17 @@ A writer builds the next generation in a temporary folder beside the others, fsy
 renames the folder into place and only then rewrites CURRENT. A process killed at any moment
 leaves CURRENT naming the previous complete generation; leftovers are swept by the next writer.
 Readers open whatever CURRENT names, so they never see a half-written index.
+
+The manifest, written last, records the size and SHA-256 of every other file of its generation;
+`verify_generation` checks them when the index is opened, so a truncated or damaged file is
+reported (with the file's name) instead of being read. Manifests written before this check was
+added carry no "files" and are trusted.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import shutil
@@ -104,7 +111,50 @@ def current_generation(index_dir: Path) -> Path | None:
 
 
 def read_manifest(generation: Path) -> dict[str, Any]:
-    return json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    """The generation's manifest; ValueError when it is not valid JSON of the expected shape."""
+    manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    if not isinstance(manifest, dict) or not all(
+        isinstance(manifest.get(key), dict) for key in ("embedder", "chunking")
+    ):
+        raise ValueError("not an index manifest")
+    return manifest
+
+
+def file_digest(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def describe_files(generation: Path) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file of a generation, by path relative to it."""
+    return {
+        path.relative_to(generation).as_posix(): {
+            "bytes": path.stat().st_size,
+            "sha256": file_digest(path),
+        }
+        for path in sorted(generation.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+
+
+def verify_generation(generation: Path, manifest: dict[str, Any]) -> tuple[Path, str] | None:
+    """The first file that differs from what the manifest recorded, and how; None when all
+    match (or the manifest predates the check). Raises OSError when a file cannot be read."""
+    files = manifest.get("files")
+    if files is None:
+        return None
+    if not isinstance(files, dict):
+        return generation / MANIFEST, "has no valid file list"
+    for name, expected in sorted(files.items()):
+        path = generation / name
+        if not isinstance(expected, dict):
+            return path, "has no valid entry in the manifest"
+        size = path.stat().st_size
+        if size != expected.get("bytes"):
+            return path, f"has {size} bytes where {expected.get('bytes')} were written"
+        if file_digest(path) != expected.get("sha256"):
+            return path, "does not match the checksum recorded when it was written"
+    return None
 
 
 def connect_readonly(generation: Path) -> sqlite3.Connection:
@@ -161,8 +211,12 @@ class GenerationWriter:
 
         self.db.commit()
         self.db.close()
-        faiss.write_index(vectors, str(self.tmp / VECTORS))
+        try:
+            faiss.write_index(vectors, str(self.tmp / VECTORS))
+        except RuntimeError as exc:  # FAISS reports a failed write (a full disk) this way
+            raise OSError(errno.EIO, " ".join(str(exc).split()), str(self.tmp / VECTORS)) from None
         bm25.save(self.tmp / BM25_DIR)
+        manifest["files"] = describe_files(self.tmp)
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         for path in sorted(self.tmp.rglob("*"), reverse=True):
             fsync_path(path)
@@ -181,11 +235,14 @@ def next_generation_number(index_dir: Path) -> int:
 
 
 def sweep(index_dir: Path, keep: set[str]) -> None:
-    """Remove older generations and temporary folders left by killed writers (under the lock).
-    The previous generation is kept so a reader that is opening it right now can finish."""
+    """Remove older generations and temporary folders and files left by killed writers (under
+    the lock). The previous generation is kept so a reader that is opening it right now can
+    finish."""
     for path in index_dir.iterdir():
         if path.is_dir() and path.name not in keep and path.name.startswith(("g", ".tmp-g")):
             shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.name.startswith(f".{CURRENT}."):
+            path.unlink(missing_ok=True)
 
 
 def folder_bytes(path: Path) -> int:

@@ -56,16 +56,24 @@ class LineProblem:
     message: str
 
 
+def _spread(items: list[EvalCase], count: int) -> list[EvalCase]:
+    """`count` items evenly spaced over the list, the first one included."""
+    if count >= len(items):
+        return list(items)
+    return [items[(i * len(items)) // count] for i in range(count)]
+
+
 def sample_cases(cases: list[EvalCase], limit: int | None) -> list[EvalCase]:
-    """The first `limit` cases, keeping the file's share of out-of-scope questions (eval files
-    usually list them last, so a plain head would test no declines). Order is preserved."""
+    """`limit` cases spread evenly over the file (eval files group questions by document, so a
+    plain head would test one document), keeping the file's share of out-of-scope questions.
+    Order is preserved."""
     if not limit or limit >= len(cases):
         return list(cases)
     outside = [c for c in cases if c.out_of_scope]
     inside = [c for c in cases if not c.out_of_scope]
     share = len(outside) / len(cases)
     n_outside = min(len(outside), max(1 if outside and limit > 1 else 0, round(limit * share)))
-    chosen = {id(c) for c in inside[: limit - n_outside] + outside[:n_outside]}
+    chosen = {id(c) for c in _spread(inside, limit - n_outside) + _spread(outside, n_outside)}
     return [c for c in cases if id(c) in chosen]
 
 

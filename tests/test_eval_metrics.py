@@ -209,11 +209,12 @@ def test_report_json_shape_and_markdown(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["p"]["base"]["n"] == 1
 
 
-def test_limit_keeps_the_share_of_out_of_scope_questions():
+def test_limit_spreads_over_the_file_and_keeps_the_out_of_scope_share():
     cases = [EvalCase(line=i, question=f"q{i}", out_of_scope=i >= 30) for i in range(40)]
     sample = sample_cases(cases, 8)
     assert len(sample) == 8
     assert sum(c.out_of_scope for c in sample) == 2  # a quarter, like the file
-    assert [c.line for c in sample] == [0, 1, 2, 3, 4, 5, 30, 31]  # file order kept
+    # evenly spread over the 30 in-scope and the 10 out-of-scope questions, file order kept
+    assert [c.line for c in sample] == [0, 5, 10, 15, 20, 25, 30, 35]
     assert sample_cases(cases, None) == cases and sample_cases(cases, 100) == cases
     assert sum(c.out_of_scope for c in sample_cases(cases, 2)) == 1

@@ -31,7 +31,7 @@ Metrics (means over the items where they apply; docs/eval/METRICS.md):
   token_f1, rouge_l    word-overlap F1 and longest-common-subsequence F1 vs the reference
   citation_precision   cited passages from the source document or holding a fact
   uncited_answer_rate  answered in-scope questions that cite no passage
-    source_cited_rate    answered in-scope questions citing a passage of the source document
+  source_cited_rate    answers citing a passage of the source document
   style_rate           the pack's style check holds (pack.toml [style])
   oos_decline_rate     out-of-scope questions declined
   in_scope_answer_rate in-scope questions answered (not declined)
@@ -54,7 +54,8 @@ assistant eval diabetes --calibrate --write
 @click.option(
     "--limit",
     type=click.IntRange(1),
-    help="Only N questions of each file (the first ones, keeping its share of out-of-scope ones).",
+    help="Only N questions of each file (spread evenly over it, keeping its share of"
+    " out-of-scope ones).",
 )
 @click.option("--json", "json_out", help="Write the report(s) as JSON to this file ('-': stdout).")
 @click.option("--ablate", is_flag=True, help="Base/adapter x with/without retrieval (4 runs).")

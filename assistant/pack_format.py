@@ -72,6 +72,9 @@ class PackTraining(_Strict):
     # model sees them, and a training set that was a third refusals taught the adapter to
     # refuse in-scope questions too.
     decline_share: float = Field(default=0.05, ge=0.0, le=10.0)
+    # Answer targets: "rewrite" keeps the written reply (citation after its fact sentence);
+    # "quote_first" opens it with the passage's own fact sentences, verbatim and cited.
+    targets: Literal["rewrite", "quote_first"] = "rewrite"
     seed: int = 7
     # LoRA only in the top N transformer layers (0: all): backward stops below them, so fewer
     # layers train faster on a CPU.

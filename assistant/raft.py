@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.pack_format import PackConfig, SftLine
+from assistant.prompts import _SENTENCE as PASSAGE_SENTENCE
 from assistant.prompts import NOT_COVERED, PromptPassage, build_messages, trim_passage
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -54,6 +55,34 @@ def insert_citation(reply: str, facts: Sequence[str], number: int) -> str:
     cut = match.start() if match else len(sentence)
     sentences[best] = f"{sentence[:cut]} [{number}]{sentence[cut:]}"
     return " ".join(sentences)
+
+
+def quote_first(reply: str, passage: str, shown: str, facts: Sequence[str], number: int) -> str:
+    """The reply rewritten to open with the passage's own sentences that hold the facts,
+    verbatim and cited, followed by the reply's sentences that carry no fact (its voice: advice,
+    safety reminders, referrals). Only sentences the prompt shows (`shown`, the trimmed
+    passage) are quoted, headings never. A small model learns to copy a span it can see far
+    more reliably than to paraphrase it."""
+    visible = " ".join(shown.split())
+    evidence = [
+        " ".join(sentence.split())
+        for sentence in PASSAGE_SENTENCE.split(passage)
+        if not sentence.lstrip().startswith("#")
+        and " ".join(sentence.split()) in visible
+        and any(contains_fact(sentence, f) for f in facts)
+    ]
+    if not evidence:
+        return insert_citation(reply, facts, number)
+    quote = " ".join(evidence)
+    match = re.search(r"[.!?;:]+[\"')*]*$", quote)
+    cut = match.start() if match else len(quote)
+    cited = f"{quote[:cut]} [{number}]."
+    rest = [
+        sentence
+        for sentence in _SENTENCE_END.split(reply.strip())
+        if not any(contains_fact(sentence, f) for f in facts)
+    ]
+    return " ".join([cited, *rest])
 
 
 def _passage(hit: Any) -> PromptPassage:
@@ -104,30 +133,35 @@ def build_example(
     chosen = distractors[: wanted - 1 if include_right else wanted]
     passages = [_passage(h) for h in chosen]
     right_number = None
+    words = config.retrieval.passage_words
+    shown = trim_passage(right.text, question, words) if right is not None else ""
+
+    def target(number: int) -> str:
+        if config.training.targets == "quote_first" and line.facts:
+            return quote_first(reply, right.text, shown, line.facts, number)
+        return insert_citation(reply, line.facts, number)
+
     if include_right:
         passages.append(_passage(right))
         rng.shuffle(passages)
         right_number = passages.index(_passage(right)) + 1
-        completion = insert_citation(reply, line.facts, right_number)
+        completion = target(right_number)
     elif kind == "answer":
         completion = NOT_COVERED
     else:
         completion = reply
-    words = config.retrieval.passage_words
-    if include_right and line.facts:
-        shown = trim_passage(right.text, question, words)
-        if not any(contains_fact(shown, f) for f in line.facts):
-            # Trimming (the same as at answer time) cut the answer out: the model will not see
-            # it, so the honest target is that the passages do not cover the question.
-            passages.remove(_passage(right))
-            right_number, include_right, completion = None, False, NOT_COVERED
+    if include_right and line.facts and not any(contains_fact(shown, f) for f in line.facts):
+        # Trimming (the same as at answer time) cut the answer out: the model will not see
+        # it, so the honest target is that the passages do not cover the question.
+        passages.remove(_passage(right))
+        right_number, include_right, completion = None, False, NOT_COVERED
     messages = build_messages(config.persona, question, passages, history, words)
     while fits is not None and not fits(messages, completion) and len(passages) > 1:
         drop = next(i for i, p in enumerate(passages) if i + 1 != right_number)
         passages.pop(drop)
         if right_number is not None and drop + 1 < right_number:
             right_number -= 1
-            completion = insert_citation(reply, line.facts, right_number)
+            completion = target(right_number)
         messages = build_messages(config.persona, question, passages, history, words)
     return TrainExample(messages, completion, kind, include_right, right_number, question)
 

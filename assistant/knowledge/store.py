@@ -11,7 +11,8 @@
 
 A writer builds the next generation in a temporary folder beside the others, fsyncs every file,
 renames the folder into place and only then rewrites CURRENT. A process killed at any moment
-leaves CURRENT naming the previous complete generation; leftovers are swept by the next writer.
+leaves CURRENT naming the previous complete generation; leftovers are swept by the next writer
+as soon as it holds the lock.
 Readers open whatever CURRENT names, so they never see a half-written index.
 
 The manifest, written last, records the size and SHA-256 of every other file of its generation;
@@ -177,6 +178,7 @@ def write_lock(index_dir: Path, pack: str, timeout: float = LOCK_TIMEOUT) -> Ite
             " then run the command again"
         ) from None
     try:
+        sweep_temporary(index_dir)  # a write that publishes nothing still cleans up after crashes
         yield
     finally:
         lock.release()
@@ -234,15 +236,22 @@ def next_generation_number(index_dir: Path) -> int:
     return max(numbers, default=0) + 1
 
 
-def sweep(index_dir: Path, keep: set[str]) -> None:
-    """Remove older generations and temporary folders and files left by killed writers (under
-    the lock). The previous generation is kept so a reader that is opening it right now can
-    finish."""
+def sweep_temporary(index_dir: Path) -> None:
+    """Remove the temporary folders and files of writers that were killed (under the lock)."""
     for path in index_dir.iterdir():
-        if path.is_dir() and path.name not in keep and path.name.startswith(("g", ".tmp-g")):
+        if path.name.startswith(".tmp-g") and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
-        elif path.is_file() and path.name.startswith(f".{CURRENT}."):
+        elif path.name.startswith(f".{CURRENT}.") and path.is_file():
             path.unlink(missing_ok=True)
+
+
+def sweep(index_dir: Path, keep: set[str]) -> None:
+    """Remove older generations and leftovers of killed writers (under the lock). The previous
+    generation is kept so a reader that is opening it right now can finish."""
+    sweep_temporary(index_dir)
+    for path in index_dir.iterdir():
+        if path.is_dir() and path.name not in keep and path.name.startswith("g"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def folder_bytes(path: Path) -> int:

@@ -110,10 +110,15 @@ _MEDICATION = re.compile(
 )
 
 
-def style_applies(kind: str, marker: str, question: str, reference: str | None) -> bool:
+def style_applies(
+    kind: str, marker: str, question: str, reference: str | None, triggers: Sequence[str] = ()
+) -> bool:
     """Whether the pack's style check applies to an (in-scope, answered) item."""
     reference = reference or ""
     if kind == "safety_reminder":
+        if triggers:
+            words = "|".join(re.escape(t.lower()) for t in triggers)
+            return bool(re.search(rf"\b(?:{words})", question.lower()))
         return bool(marker) and marker.lower() in reference.lower()
     if kind == "numbered_steps":
         return bool(_NUMBERED.search(reference))

@@ -187,11 +187,11 @@ def score_item(
     case: EvalCase,
     answer: Answer,
     retrieved: list[dict[str, Any]] | None,
-    style: tuple[str, str] = ("none", ""),
+    style: tuple[str, str, Sequence[str]] = ("none", "", ()),
     expected_pack: str | None = None,
 ) -> EvalItem:
     """Score one answer. `retrieved`: the passages (dicts with pack, path, text) the retrieval
-    metrics use, None without retrieval; `style`: the answering pack's (kind, marker);
+    metrics use, None without retrieval; `style`: the answering pack's (kind, marker, triggers);
     `expected_pack`: the pack evaluated, None for --auto (then the case's domain is expected)."""
     expected = case.domain if expected_pack is None else expected_pack
     in_scope = not case.out_of_scope
@@ -222,8 +222,8 @@ def score_item(
                 _is_source(s, case, expected) or bool(m.facts_found(case.facts, s["text"]))
                 for s in cited
             )
-            kind, marker = style
-            if m.style_applies(kind, marker, case.question, case.reference):
+            kind, marker, triggers = style
+            if m.style_applies(kind, marker, case.question, case.reference, triggers):
                 scores["style"] = 1.0 if m.style_holds(kind, marker, text) else 0.0
     if expected_pack is None:  # --auto: was the question routed to the expected pack?
         scores["routed_ok"] = float(answer.pack == case.domain if in_scope else answer.declined)
@@ -358,10 +358,10 @@ def evaluate(
         retrieved = None
         if rag and expected and not case.out_of_scope:
             retrieved = _retrieved(router, case, expected, answer)
-        style = ("none", "")
+        style: tuple[str, str, Sequence[str]] = ("none", "", ())
         if answer.pack:
             s = router.handle(answer.pack).config.style
-            style = (s.kind, s.marker)
+            style = (s.kind, s.marker, s.triggers)
         item = score_item(case, answer, retrieved, style, expected_pack=None if auto else pack)
         items.append(item)
         if progress is not None:

@@ -84,6 +84,9 @@ class PackTraining(_Strict):
 class PackStyle(_Strict):
     kind: StyleKind = "none"
     marker: str = ""
+    # safety_reminder: the check applies to questions with one of these words (a word start:
+    # "finish" matches "finishes"); without any, to those whose reference answer has the marker.
+    triggers: list[Text] = Field(default_factory=list)
 
 
 class PackAdapter(_Strict):

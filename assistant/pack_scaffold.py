@@ -66,6 +66,7 @@ seed = 7
 # kind: none | safety_reminder | numbered_steps | clause_structure | care_team
 kind = "none"
 marker = ""
+triggers = []                           # safety_reminder: question words where it applies
 
 [attribution]
 text = "Documents supplied by the pack's author."

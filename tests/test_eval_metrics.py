@@ -75,6 +75,15 @@ def test_style_checks(kind, marker, question, reference, answer, applies, holds)
         assert m.style_holds(kind, marker, answer) is holds
 
 
+def test_safety_reminder_applies_to_questions_with_a_trigger_word():
+    triggers = ["dust", "finish", "blade"]
+    assert m.style_applies("safety_reminder", "Safety reminder:", "Which finishes work?", None,
+                           triggers)  # fmt: skip
+    assert not m.style_applies("safety_reminder", "Safety reminder:", "How dense is it?",
+                               "Safety reminder: wear a mask.", triggers)  # fmt: skip
+    assert not m.style_applies("safety_reminder", "x", "Is it bladeless?", None, ["less"])
+
+
 def test_percentile_and_balanced_accuracy():
     assert m.percentile([100, 200, 300, 400], 50) == 250
     assert m.percentile([1.0], 95) == 1.0 and m.percentile([], 50) is None
@@ -109,7 +118,7 @@ def test_score_item_and_aggregate_known_values():
                     citations=[2, 1], timings=Timings(total_ms=100, first_token_ms=40,
                                                       tokens_per_s=10))  # fmt: skip
     retrieved = [s.to_dict() for s in sources]
-    item = score_item(case, answer, retrieved, ("none", ""), expected_pack="p")
+    item = score_item(case, answer, retrieved, ("none", "", ()), expected_pack="p")
     assert item.scores["hit"] == 1.0 and item.scores["rr"] == 0.5
     assert item.scores["context_fact_recall"] == 1.0
     assert item.scores["answer_fact_recall"] == 0.5 and item.facts_found == ["15-25 mm"]

@@ -80,7 +80,11 @@ def data_hash(pack: DomainPack, config: PackConfig) -> str:
     """What the adapter was trained from: the examples, the persona and the training settings."""
     digest = hashlib.sha256(pack.sft_file.read_bytes())
     digest.update(config.persona.encode())
-    digest.update(json.dumps(config.training.model_dump(), sort_keys=True).encode())
+    settings = config.training.model_dump()
+    # Settings added after adapters shipped hash as before while they keep the old behaviour.
+    if settings.get("targets") == "rewrite":
+        del settings["targets"]
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()
 
 

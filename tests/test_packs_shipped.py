@@ -31,3 +31,15 @@ def test_shipped_pack_is_valid(pack: DomainPack) -> None:
     assert not problems, "\n".join(str(p) for p in problems)
     config = load_pack_config(pack)
     assert config.name == pack.name
+
+
+@pytest.mark.skipif(not SHIPPED, reason="domains/ holds no packs yet")
+@pytest.mark.parametrize("pack", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_adapter_matches_its_pack(pack: DomainPack, settings) -> None:
+    """The committed adapter was trained from the pack's current examples and settings (a
+    changed pack.toml [training] or sft file without retraining shows as stale)."""
+    from assistant.pack_info import adapter_info
+
+    info = adapter_info(pack, load_pack_config(pack), settings)
+    assert info["trained"], f"{pack.name} ships no adapter"
+    assert info["stale"] is None, info["stale"]

@@ -6,16 +6,23 @@ swaps in a fused, chunked LM-head kernel written for GPUs, which on this CPU mad
 times slower (bench/RESULTS.md). The masking is the same: labels only on the assistant's reply.
 
 The adapter folder holds PEFT's safetensors and adapter_config.json, `training.json` (base model
-and its fingerprint, data hash, settings, steps, wall time, loss curve) and `loss.png`.
+and its fingerprint, data hash, settings, steps, wall time, loss curve) and `loss.png`. It is
+written to a hidden folder beside adapter/ and swapped in with one atomic rename (Linux
+renameat2 RENAME_EXCHANGE, else two renames that the next run repairs), so a process killed at
+any moment leaves the old adapter or the new one; the next run sweeps what a killed one left. A
+save that fails (a full disk) is one AssistantError and the old adapter stays.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -227,16 +234,89 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(handle.fileno())
 
 
+STAGED_PREFIX = ".adapter.tmp-"
+OLD_PREFIX = ".adapter.old-"
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the
+    platform or the file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    renameat2.argtypes += [ctypes.c_uint]
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange):
+        number = ctypes.get_errno()
+        if number in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            return False
+        raise OSError(number, os.strerror(number), str(first))
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def install_adapter(staged: Path, target: Path) -> None:
     """Swap a fully written adapter folder into place; the old one is removed only after."""
     _fsync_tree(staged)
+    if target.exists() and _exchange(staged, target):
+        _fsync_dir(target.parent)
+        shutil.rmtree(staged, ignore_errors=True)  # it holds the old adapter now
+        return
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
+        old = target.with_name(f"{OLD_PREFIX}{os.getpid()}")
+        target.rename(old)  # a kill right here leaves no adapter/: sweep_adapter_leftovers
     staged.rename(target)
+    _fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _dead(name: str, prefix: str) -> bool:
+    """Whether the process whose id follows `prefix` in `name` has ended."""
+    pid = name[len(prefix) :].split("-")[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def sweep_adapter_leftovers(root: Path, target: Path) -> None:
+    """Put back an old adapter that a killed two-rename install left aside, and remove the
+    staged and old folders of training runs that were killed."""
+    for path in sorted(root.glob(f"{OLD_PREFIX}*")):
+        if path.is_dir() and _dead(path.name, OLD_PREFIX):
+            if not target.exists():
+                path.rename(target)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+    for path in root.glob(f"{STAGED_PREFIX}*"):
+        if path.is_dir() and _dead(path.name, STAGED_PREFIX):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _save_failed(pack: DomainPack, exc: Exception) -> AssistantError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return AssistantError(
+        f"cannot write the adapter of pack {pack.name!r} in {pack.root}:"
+        f" {' '.join(reason.split())}; the adapter in {pack.adapter_dir} is unchanged; free some"
+        f" disk space and run `assistant train {pack.name}` again"
+    )
 
 
 def train(
@@ -348,7 +428,13 @@ def train(
     report.final_loss = tracker.losses[-1] if tracker.losses else None
     report.steps = trainer.state.global_step
 
-    staged = Path(tempfile.mkdtemp(prefix=".adapter.tmp-", dir=pack.root))
+    from safetensors import SafetensorError
+
+    try:
+        sweep_adapter_leftovers(pack.root, pack.adapter_dir)
+        staged = Path(tempfile.mkdtemp(prefix=f"{STAGED_PREFIX}{os.getpid()}-", dir=pack.root))
+    except OSError as exc:
+        raise _save_failed(pack, exc) from None
     try:
         staged.chmod(0o755)
         trainer.model.save_pretrained(staged)
@@ -374,6 +460,9 @@ def train(
         if tracker.losses:
             _plot_losses(tracker.losses, staged / "loss.png", f"{pack.name} adapter")
         install_adapter(staged, pack.adapter_dir)
+    except (OSError, SafetensorError) as exc:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise _save_failed(pack, exc) from None
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise

@@ -3,15 +3,17 @@ killed, starved of disk space or failed at chosen moments.
 
 A fresh interpreter with torch, transformers and the embedder costs 10-15 s on 2 cores, too much
 for dozens of kill points. So one server process per session (`serve`, started from this file)
-imports everything once, loads the embedder single-threaded (so no OpenMP pool exists that a
-child could inherit half-dead), and forks one child per command. The child runs the real
-command line (`assistant.cli.app.cli`) on real files in the session's ASSISTANT_HOME, its output
-in a log file, and then:
+imports everything once, loads the embedder and the base model single-threaded (so no OpenMP
+pool exists that a child could inherit half-dead), and forks one child per command. The child
+runs the real command line (`assistant.cli.app.cli`) on real files in the session's
+ASSISTANT_HOME, its output in a log file, and then:
 
 - `kill_after`: the server SIGKILLs it that many seconds after the fork;
 - `kill_at`: it SIGKILLs itself right before (2n) or after (2n + 1) its n-th file-system write
-  operation (write-mode open, fsync, rename, replace, unlink, mkdir, copy, rmtree, FAISS write),
-  which reaches the short publish and rename windows that random delays rarely hit;
+  operation (write-mode open, fsync, rename, replace, unlink, mkdir, copy, rmtree, FAISS write,
+  the adapter folder swap), counted from the first operation on a file whose name starts with
+  `count_from` ("{pid}" is the child's pid) when given; this reaches the short publish and
+  rename windows that random delays rarely hit;
 - `fail_at`: its n-th write operation raises OSError(ENOSPC) instead of running;
 - `tmpfs`: it first moves a folder onto a private tmpfs (a user and mount namespace, so no root
   is needed where unprivileged namespaces are allowed) filled up to leave `free` bytes, runs the
@@ -68,6 +70,7 @@ def serve() -> None:
     from assistant.settings import load_settings
 
     models.load_embedder(load_settings())
+    models.load_base_model(load_settings())
     gc.freeze()  # children's collections skip the preloaded objects (no copy-on-write storm)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
@@ -110,7 +113,8 @@ def _child(request: dict[str, Any]) -> None:
             traceback.print_exc()
             os._exit(SETUP_FAILED)
     trace = os.open(request["trace"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-    _install_hooks(request.get("kill_at"), request.get("fail_at"), trace)
+    count_from = (request.get("count_from") or "").replace("{pid}", str(os.getpid()))
+    _install_hooks(request.get("kill_at"), request.get("fail_at"), count_from, trace)
     code = 0
     try:
         cli.main(args=request["argv"], prog_name="assistant", standalone_mode=True)
@@ -128,7 +132,9 @@ def _child(request: dict[str, Any]) -> None:
     os._exit(code)
 
 
-def _install_hooks(kill_at: int | None, fail_at: int | None, trace_fd: int) -> None:
+def _install_hooks(
+    kill_at: int | None, fail_at: int | None, count_from: str, trace_fd: int
+) -> None:
     import builtins
     import errno
     import io
@@ -137,15 +143,19 @@ def _install_hooks(kill_at: int | None, fail_at: int | None, trace_fd: int) -> N
     import faiss
 
     count = [0]
+    base: list[int | None] = [None if count_from else 0]  # kill_at counts from this op on
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT
 
     def tick(name: str, when: int, target: str) -> None:
         if when == 0:
             count[0] += 1
             os.write(trace_fd, f"{count[0]} {name} {target}\n".encode())
+            if base[0] is None and os.path.basename(target).startswith(count_from):
+                base[0] = count[0] - 1
             if count[0] == fail_at:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
-        if kill_at is not None and 2 * count[0] + when == kill_at:
+        start = base[0]
+        if kill_at is not None and start is not None and 2 * (count[0] - start) + when == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def wrap(name: str, fn: Any, counted: Any = None) -> Any:
@@ -179,6 +189,10 @@ def _install_hooks(kill_at: int | None, fail_at: int | None, trace_fd: int) -> N
         setattr(module, name, wrap(name, getattr(module, name)))
     builtins.open = io.open = wrap("open", io.open, writes)
     os.open = wrap("os.open", os.open, os_writes)
+    from assistant import training
+
+    if hasattr(training, "_exchange"):  # the atomic swap of adapter folders (a ctypes call)
+        training._exchange = wrap("exchange", training._exchange)
 
 
 def _onto_tmpfs(folder: Path, free: int) -> None:

@@ -1,0 +1,135 @@
+"""SIGKILL during `assistant train` (one step on a tiny scaffolded pack): afterwards the pack holds
+its previous adapter byte for byte or the complete new one, which passes `check_adapter` and
+loads; the pack validates; a rerun trains and leaves no staged or old adapter folder behind. A
+damaged adapter is refused by `assistant ask` in one line naming the file and `assistant train`.
+
+Kill points (seeded; FAULTS_SEED=n explores others): DELAYS random delays within the first
+FIRST_SECONDS of the run (data, model load, the training step), SAVE_KILLS random points right
+before or after a write operation of the save phase, and the points right before and after each
+rename or swap that installs the new adapter folder. Each kill starts from the adapter the
+previous one left. See conftest.py for the fork server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from safetensors.torch import load_file
+
+from assistant.adapters import check_adapter
+from assistant.pack_scaffold import create_pack
+from assistant.pack_validation import validate_pack
+from assistant.packs import DomainPack
+
+if TYPE_CHECKING:
+    from conftest import ForkServer, Run
+
+SEED = int(os.environ.get("FAULTS_SEED", "10"))
+NAME = "tiny-faults"
+DELAYS = 17
+FIRST_SECONDS = 3.0
+SAVE_KILLS = 3
+TRAIN = ["train", NAME, "--max-steps", "1"]
+WEIGHTS = "adapter_model.safetensors"
+STAGED = ".adapter.tmp-{pid}-"
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def baseline(fork_server: ForkServer) -> tuple[DomainPack, Run]:
+    """The pack with its index and a first adapter, and the run that trained it."""
+    pack = create_pack(NAME, parent=fork_server.home / "packs").pack
+    toml = pack.pack_toml.read_text("utf-8")
+    for old, new in [("layers = 10", "layers = 2"), ("passages = 3", "passages = 1")]:
+        toml = toml.replace(old, new)
+    pack.pack_toml.write_text(toml.replace("batch_size = 4", "batch_size = 2"), "utf-8")
+    assert fork_server.run("index", "rebuild", NAME).status == 0
+    run = fork_server.run(*TRAIN)
+    assert run.status == 0, run.output
+    return pack, run
+
+
+def adapter_state(pack: DomainPack, previous: dict[str, str], settings) -> str:
+    """ "old" when the adapter is byte for byte `previous`, "new" when it is another complete
+    adapter; either way it passes check_adapter and its weights load."""
+    check_adapter(pack, settings)
+    assert load_file(pack.adapter_dir / WEIGHTS)
+    files = digest(pack.adapter_dir)
+    if files == previous:
+        return "old"
+    assert set(files) == set(previous)
+    assert json.loads((pack.adapter_dir / "training.json").read_text())["steps"] == 1
+    return "new"
+
+
+def leftovers(pack: DomainPack) -> list[str]:
+    return [p.name for p in pack.root.iterdir() if p.name.startswith(".adapter.")]
+
+
+def kill_points(rng: random.Random, measured: Run) -> list[tuple[str, float]]:
+    """Delays, then write operations of the save phase numbered from the creation of the staged
+    folder (STAGED): leftovers swept before it would shift absolute numbers. The first run had
+    no adapter to replace, so it renamed where the runs below swap (one operation either way)."""
+    ops = [line.split(" ", 2) for line in measured.ops]
+    first = next(i for i, op in enumerate(ops) if Path(op[2]).name.startswith(".adapter.tmp-"))
+    save = ops[first:]
+    points = [("delay", round(rng.uniform(0.0, FIRST_SECONDS), 3)) for _ in range(DELAYS)]
+    points += [("op", n) for n in rng.sample(range(2, 2 * len(save) + 2), SAVE_KILLS)]
+    for number, (_, name, _) in enumerate(save, 1):
+        if name in ("rename", "replace", "exchange"):
+            points += [("op", 2 * number), ("op", 2 * number + 1)]
+    return points
+
+
+def test_sigkill_during_train(
+    fork_server: ForkServer, baseline: tuple[DomainPack, Run], settings
+) -> None:
+    pack, measured = baseline
+    current = digest(pack.adapter_dir)
+    points = kill_points(random.Random(SEED * 1000 + 4), measured)
+    assert len(points) >= DELAYS + SAVE_KILLS + 2
+    outcomes: Counter[str] = Counter()
+    for how, value in points:
+        if how == "delay":
+            run = fork_server.run(*TRAIN, kill_after=value)
+        else:
+            run = fork_server.run(*TRAIN, kill_at=int(value), count_from=STAGED)
+        assert run.killed or run.status == 0, run.output
+        state = adapter_state(pack, current, settings)
+        assert validate_pack(pack) == []
+        outcomes[f"{'killed' if run.killed else 'finished'} -> {state}"] += 1
+        current = digest(pack.adapter_dir)
+    print(f"train: {len(points)} kill points {dict(outcomes)}, run {measured.seconds:.1f} s")
+    assert outcomes["killed -> old"] >= DELAYS // 2 and outcomes["killed -> new"] >= 1
+
+    rerun = fork_server.run(*TRAIN)
+    assert rerun.status == 0, rerun.output
+    assert adapter_state(pack, current, settings) == "new"
+    assert leftovers(pack) == []
+
+
+def test_damaged_adapter_is_refused_by_ask(
+    fork_server: ForkServer, baseline: tuple[DomainPack, Run]
+) -> None:
+    pack, _ = baseline
+    weights = pack.adapter_dir / WEIGHTS
+    intact = weights.read_bytes()
+    weights.write_bytes(intact[: len(intact) // 2])
+    try:
+        run = fork_server.run("ask", NAME, "What does the Tiny faults pack do?")
+    finally:
+        weights.write_bytes(intact)
+    assert run.status == 2, run.output
+    lines = run.output.strip().splitlines()
+    assert len(lines) == 1 and str(weights) in lines[0]
+    assert f"run `assistant train {NAME}`" in lines[0]

@@ -1,6 +1,6 @@
 """Benchmark: the router's latency and its streaming overhead, against anchors in the same run.
 
-Run: `.venv/bin/python bench/ask.py [--questions 5] [--generate 8] [--max-tokens 64] [--threads 1]`
+Run: `.venv/bin/python bench/ask.py [--questions 5] [--generate 8] [--max-tokens 64] [--threads 0]`
 
 Over the first in-scope questions of each pack's eval/qa.jsonl (5 per pack: 20 questions):
 - routing + retrieval p50/p95 (`Router.route` over every pack, then the chosen pack's hybrid
@@ -16,8 +16,9 @@ Before those, the routing targets over every question of every pack's eval/qa.js
 questions routed to their own pack (goal >= 95 %), everyday off-topic questions declined (goal
 >= 90 %), in-scope questions declined (goal <= 10 %), and other packs' questions routed to
 their pack.
-`--threads 1` is the default: with a busy neighbour on a 2-core box, two OpenMP threads make
-every encode and decode step many times slower (see bench/RESULTS.md).
+`--threads 0` (one per core, the shipped setting) is the default; `--threads 1` suits a box
+with a busy neighbour, where two OpenMP threads make every step many times slower
+(bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=5, help="questions per pack")
     parser.add_argument("--generate", type=int, default=8, help="questions answered (of those)")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: one per core)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     args = parser.parse_args()
     os.environ["ASSISTANT_THREADS"] = str(args.threads)
 

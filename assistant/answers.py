@@ -69,20 +69,24 @@ class Answer:
 
 def check_citations(text: str, sources: list[Source]) -> tuple[str, list[int], list[int]]:
     """Map each [n] to its passage. Returns the text with invented numbers removed, the valid
-    numbers cited (in order of first use), and the invented numbers removed. Marks sources."""
-    valid: list[int] = []
+    numbers cited (in order of first use), and the invented numbers removed. Marks sources.
+
+    Removal repeats until no invented number is left: taking "[9]" out of "[[9]9]" leaves an
+    invented "[9]" of its own."""
     removed: list[int] = []
 
-    def replace(match: re.Match[str]) -> str:
+    def drop(match: re.Match[str]) -> str:
         number = int(match.group(1))
         if 1 <= number <= len(sources):
-            if number not in valid:
-                valid.append(number)
             return match.group(0)
         removed.append(number)
         return ""
 
-    cleaned = _CITATION.sub(replace, text)
+    cleaned, count = text, -1
+    while count != len(removed):
+        count = len(removed)
+        cleaned = _CITATION.sub(drop, cleaned)
+    valid = list(dict.fromkeys(int(match.group(1)) for match in _CITATION.finditer(cleaned)))
     for source in sources:
         source.cited = source.number in valid
     return cleaned, valid, removed

@@ -27,7 +27,7 @@ def normalize(text: str) -> str:
     Numbers are kept as written: "3.5" and "1,000" stay intact ("35" or "1000" do not match
     them), while a dash between numbers is a separator ("15–25" and "15-25" both become "15 25").
     Apostrophes join ("doesn't" == "doesnt")."""
-    text = unicodedata.normalize("NFKC", text or "")
+    text = unicodedata.normalize("NFKC", text or "").replace("\x00", " ").replace("\x01", " ")
     text = _CITATION.sub(" ", text).lower()
     text = _APOSTROPHES.sub("", _DASHES.sub("-", text))
     text = _IN_NUMBER.sub(lambda m: "\x00" if m.group(1) == "." else "\x01", text)
@@ -176,17 +176,18 @@ def best_threshold(
 ) -> tuple[float, float]:
     """The threshold maximizing balanced accuracy (answer if score >= t) and its value.
 
-    Candidates are midpoints between neighbouring observed scores (and just outside them); ties
-    go to the candidate nearest the current threshold, so a threshold only moves when it helps.
-    Without both kinds of question the current threshold is kept."""
+    Candidates are midpoints between neighbouring observed scores (and just outside them),
+    rounded to 3 decimals (as pack.toml keeps them) and kept in [-1, 1] before they are scored;
+    ties go to the candidate nearest the current threshold, so a threshold only moves when it
+    helps. Without both kinds of question the current threshold is kept."""
     if not in_scope or not out_scope:
         return current, balanced_accuracy(in_scope, out_scope, current)
     scores = sorted(set(in_scope) | set(out_scope))
-    candidates = [scores[0] - 0.01, scores[-1] + 0.01, current]
-    candidates += [(a + b) / 2 for a, b in zip(scores, scores[1:], strict=False)]
+    raw = [scores[0] - 0.01, scores[-1] + 0.01]
+    raw += [(a + b) / 2 for a, b in zip(scores, scores[1:], strict=False)]
+    candidates = [current] + [max(-1.0, min(1.0, round(t, 3))) for t in raw]
     best = max(
         candidates,
         key=lambda t: (balanced_accuracy(in_scope, out_scope, t), -abs(t - current)),
     )
-    best = max(-1.0, min(1.0, round(best, 3)))
     return best, balanced_accuracy(in_scope, out_scope, best)

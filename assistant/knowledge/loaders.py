@@ -4,6 +4,12 @@ Every loader returns a `LoadedDocument` whose `text` is the document's extracted
 and chunks are character spans of that text, so `text[start:end]` is always exact. A file that
 cannot be used raises `SkipFile` with a reason a person can act on; the caller reports it and
 goes on with the next file.
+
+Hostile files are bounded before they are parsed: text and HTML files above `MAX_TEXT_BYTES`,
+PDF and DOCX files above `MAX_FILE_BYTES`, a DOCX whose parts expand past `MAX_EXPANDED_BYTES`
+(a zip bomb) or whose XML expands past `MAX_XML_BYTES`, and extracted text longer than
+`MAX_TEXT_CHARS` are skipped with a reason. These limits are constants here until they become
+settings.
 """
 
 from __future__ import annotations
@@ -18,7 +24,11 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
-MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 200 * 2**20  # PDF and DOCX files (images make them big)
+MAX_TEXT_BYTES = 16 * 2**20  # text, Markdown and HTML files: ~4M tokens, ~20k chunks
+MAX_TEXT_CHARS = 16 * 2**20  # the text extracted from any file
+MAX_EXPANDED_BYTES = 256 * 2**20  # a DOCX's parts, uncompressed, all together
+MAX_XML_BYTES = 32 * 2**20  # ...its XML parts (parsed into memory: ~25 bytes per byte)
 
 # Corpus files open with one line naming where they come from and under which license.
 SOURCE_LINE = re.compile(r"^\s*Source:.*\bLicen[cs]e\b", re.IGNORECASE)
@@ -55,15 +65,17 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """Bytes -> (text, encoding). UTF-8 (with or without BOM) and UTF-16 with a BOM are
     recognised; anything else is read as Windows-1252, else Latin-1 (which never fails).
     Statistical charset detection was tried and guessed Central European code pages for short
-    French text, so the Western fallback is the predictable choice. Bytes with NULs and no
-    UTF-16 BOM are binary."""
+    French text, so the Western fallback is the predictable choice. Bytes with a NUL anywhere
+    and no UTF-16 BOM are binary (or UTF-16 without a BOM, which the user must re-save)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError:
             raise SkipFile("looks like UTF-16 but does not decode; re-save it as UTF-8") from None
-    if b"\x00" in data[:8192]:
-        raise SkipFile("binary file (contains NUL bytes), not text")
+    if b"\x00" in data:
+        raise SkipFile(
+            "binary file (contains NUL bytes), not text; if it is text, re-save it as UTF-8"
+        )
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -103,17 +115,34 @@ def markdown_sections(text: str, body_start: int) -> tuple[list[Section], str | 
     return sections, title
 
 
-def _read_bytes(path: Path) -> bytes:
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB"
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    """The file's bytes, unless it is empty or larger than `limit` (checked before reading;
+    a file that grows meanwhile is cut at the limit and refused)."""
     size = path.stat().st_size
     if size == 0:
         raise SkipFile("empty file")
-    if size > MAX_FILE_BYTES:
-        raise SkipFile(f"file too large ({size // 2**20} MiB; the limit is 200 MiB)")
-    return path.read_bytes()
+    if size > limit:
+        raise SkipFile(f"file too large ({_mib(size)}; the limit is {_mib(limit)})")
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise SkipFile(f"file too large (more than {_mib(limit)})")
+    return data
+
+
+def _check_length(text: str) -> None:
+    if len(text) > MAX_TEXT_CHARS:
+        limit = f"{MAX_TEXT_CHARS // 2**20}M"
+        raise SkipFile(f"too much text ({len(text):,} characters; the limit is {limit}); split it")
 
 
 def load_text(path: Path, data: bytes) -> LoadedDocument:
     text, encoding = decode_text(data)
+    _check_length(text)
     body_start, source = split_source_line(text)
     if not text[body_start:].strip():
         raise SkipFile("no text in the file")
@@ -137,6 +166,7 @@ def load_html(path: Path, data: bytes) -> LoadedDocument:
     )
     if not extracted or not extracted.strip():
         raise SkipFile("no main text found in the HTML page")
+    _check_length(extracted)
     metadata = trafilatura.extract_metadata(html)
     body_start, source = split_source_line(extracted)
     sections, h1 = markdown_sections(extracted, body_start)
@@ -175,8 +205,35 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
     text = "".join(parts)
     if not sections:
         raise SkipFile("the PDF has no extractable text (scanned images need OCR first)")
+    _check_length(text)
     title = (reader.metadata.title if reader.metadata else None) or path.stem
     return LoadedDocument(text, str(title), sections, "pdf", {"pages": str(len(pages))})
+
+
+def check_expansion(data: bytes) -> None:
+    """Refuse a DOCX whose parts expand past the limits (a zip bomb, or a document too big to
+    parse in bounded memory). Python's zipfile never inflates a member beyond its recorded
+    size, so the recorded sizes bound what python-docx reads."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise SkipFile(f"unreadable DOCX ({type(exc).__name__}: {exc})") from None
+    expanded = sum(info.file_size for info in members)
+    xml = sum(info.file_size for info in members if info.filename.endswith((".xml", ".rels")))
+    if expanded > MAX_EXPANDED_BYTES:
+        raise SkipFile(
+            f"the DOCX expands to {_mib(expanded)}, {expanded / len(data):.0f} times its size"
+            f" (a zip bomb?); the limit is {_mib(MAX_EXPANDED_BYTES)}"
+        )
+    if xml > MAX_XML_BYTES:
+        raise SkipFile(
+            f"the DOCX's XML expands to {_mib(xml)}; the limit is {_mib(MAX_XML_BYTES)}"
+            " (split the document)"
+        )
 
 
 def load_docx(path: Path, data: bytes) -> LoadedDocument:
@@ -185,11 +242,24 @@ def load_docx(path: Path, data: bytes) -> LoadedDocument:
     import zipfile
 
     import docx
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
 
+    check_expansion(data)
     try:
         document = docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise SkipFile(f"unreadable DOCX ({type(exc).__name__}: {exc})") from None
+    # A style is looked up once per style id: python-docx searches styles.xml on every
+    # `paragraph.style`, which made a document of a million short paragraphs take minutes.
+    style_names: dict[str | None, str] = {}
+
+    def style_name(style_id: str | None) -> str:
+        if style_id not in style_names:
+            style = document.part.get_style(style_id, WD_STYLE_TYPE.PARAGRAPH)
+            style_names[style_id] = (style.name if style is not None else "") or ""
+        return style_names[style_id]
+
     parts: list[str] = []
     heads: list[tuple[int, str]] = []
     pos = 0
@@ -201,7 +271,7 @@ def load_docx(path: Path, data: bytes) -> LoadedDocument:
         if parts:
             parts.append("\n\n")
             pos += 2
-        style = (paragraph.style.name if paragraph.style is not None else "") or ""
+        style = style_name(paragraph._p.style)
         if style.startswith("Heading") or style == "Title":
             heads.append((pos, text.strip()))
             if title is None:
@@ -211,6 +281,7 @@ def load_docx(path: Path, data: bytes) -> LoadedDocument:
     text = "".join(parts)
     if not text.strip():
         raise SkipFile("no text in the document")
+    _check_length(text)
     body_start, source = split_source_line(text)
     sections: list[Section] = []
     heads = [(s, t) for s, t in heads if s >= body_start]
@@ -220,7 +291,10 @@ def load_docx(path: Path, data: bytes) -> LoadedDocument:
     for i, (start, head) in enumerate(heads):
         end = heads[i + 1][0] if i + 1 < len(heads) else len(text)
         sections.append(Section(start, end, head))
-    core_title = document.core_properties.title
+    # python-docx makes up core properties titled "Word Document" when a file has none.
+    package = document.part.package
+    has_core = any(rel.reltype == RT.CORE_PROPERTIES for rel in package.rels.values())
+    core_title = document.core_properties.title if has_core else None
     meta = {"source": source} if source else {}
     return LoadedDocument(text, core_title or title or path.stem, sections, "docx", meta)
 
@@ -231,8 +305,9 @@ def load_document(path: Path) -> LoadedDocument:
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise SkipFile(f"unsupported file type {suffix or '(none)'} (supported: {supported})")
+    limit = MAX_TEXT_BYTES if suffix in TEXT_SUFFIXES | HTML_SUFFIXES else MAX_FILE_BYTES
     try:
-        data = _read_bytes(path)
+        data = _read_bytes(path, limit)
     except SkipFile:
         raise
     except OSError as exc:

@@ -15,6 +15,7 @@ save that fails (a full disk) is one AssistantError and the old adapter stays.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import hashlib
@@ -266,18 +267,30 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def install_adapter(staged: Path, target: Path) -> None:
-    """Swap a fully written adapter folder into place; the old one is removed only after."""
+    """Swap a fully written adapter folder into place; the old one is removed only after. An
+    OSError means the old adapter is still in place."""
     _fsync_tree(staged)
     if target.exists() and _exchange(staged, target):
-        _fsync_dir(target.parent)
-        shutil.rmtree(staged, ignore_errors=True)  # it holds the old adapter now
+        _settle(target.parent, staged)  # staged holds the old adapter now
         return
     old = None
     if target.exists():
         old = target.with_name(f"{OLD_PREFIX}{os.getpid()}")
         target.rename(old)  # a kill right here leaves no adapter/: sweep_adapter_leftovers
-    staged.rename(target)
-    _fsync_dir(target.parent)
+    try:
+        staged.rename(target)
+    except OSError:
+        if old is not None:
+            old.rename(target)
+        raise
+    _settle(target.parent, old)
+
+
+def _settle(folder: Path, old: Path | None) -> None:
+    """After the swap: make it durable and remove the old adapter. The new adapter is live
+    already, so a failure here changes nothing the user would see."""
+    with contextlib.suppress(OSError):
+        _fsync_dir(folder)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -14,7 +14,8 @@ ASSISTANT_HOME, its output in a log file, and then:
   the adapter folder swap), counted from the first operation on a file whose name starts with
   `count_from` ("{pid}" is the child's pid) when given; this reaches the short publish and
   rename windows that random delays rarely hit;
-- `fail_at`: its n-th write operation raises OSError(ENOSPC) instead of running;
+- `fail_at`: its n-th write operation (counted the same way) raises OSError(ENOSPC) instead
+  of running;
 - `tmpfs`: it first moves a folder onto a private tmpfs (a user and mount namespace, so no root
   is needed where unprivileged namespaces are allowed) filled up to leave `free` bytes, runs the
   command on a really full disk, and copies the folder's final contents to `out`.
@@ -143,7 +144,7 @@ def _install_hooks(
     import faiss
 
     count = [0]
-    base: list[int | None] = [None if count_from else 0]  # kill_at counts from this op on
+    base: list[int | None] = [None if count_from else 0]  # kill_at, fail_at count from here
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT
 
     def tick(name: str, when: int, target: str) -> None:
@@ -152,10 +153,12 @@ def _install_hooks(
             os.write(trace_fd, f"{count[0]} {name} {target}\n".encode())
             if base[0] is None and os.path.basename(target).startswith(count_from):
                 base[0] = count[0] - 1
-            if count[0] == fail_at:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
-        start = base[0]
-        if kill_at is not None and start is not None and 2 * (count[0] - start) + when == kill_at:
+        if base[0] is None:
+            return
+        number = count[0] - base[0]
+        if when == 0 and number == fail_at:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
+        if 2 * number + when == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def wrap(name: str, fn: Any, counted: Any = None) -> Any:
@@ -247,6 +250,8 @@ class Run:
 
 class ForkServer:
     """Runs `assistant ARGV...` in forked children of one preloaded interpreter."""
+
+    setup_failed = SETUP_FAILED
 
     def __init__(self, home: Path, work: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}

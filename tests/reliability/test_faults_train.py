@@ -1,6 +1,10 @@
-"""SIGKILL during `assistant train` (one step on a tiny scaffolded pack): afterwards the pack holds
-its previous adapter byte for byte or the complete new one, which passes `check_adapter` and
-loads; the pack validates; a rerun trains and leaves no staged or old adapter folder behind. A
+"""Faults during `assistant train` (one step on a tiny scaffolded pack).
+
+SIGKILL: afterwards the pack holds its previous adapter byte for byte or the complete new one,
+which passes `check_adapter` and loads; the pack validates; a rerun trains and leaves no staged
+or old adapter folder behind. A full disk while the adapter is saved (ENOSPC injected at random
+write operations up to the swap, and a really full tmpfs under the pack): exit code 2, one line
+naming the pack and `assistant train`, the old adapter byte for byte, nothing left behind. A
 damaged adapter is refused by `assistant ask` in one line naming the file and `assistant train`.
 
 Kill points (seeded; FAULTS_SEED=n explores others): DELAYS random delays within the first
@@ -36,6 +40,9 @@ NAME = "tiny-faults"
 DELAYS = 17
 FIRST_SECONDS = 3.0
 SAVE_KILLS = 3
+SAVE_FAILURES = 2
+# Operations a full disk can fail (creating an existing folder, deleting a file, cannot).
+CAN_FAIL = {"open", "os.open", "copyfile", "write_index", "fsync", "rename", "replace", "exchange"}
 TRAIN = ["train", NAME, "--max-steps", "1"]
 WEIGHTS = "adapter_model.safetensors"
 STAGED = ".adapter.tmp-{pid}-"
@@ -76,13 +83,18 @@ def leftovers(pack: DomainPack) -> list[str]:
     return [p.name for p in pack.root.iterdir() if p.name.startswith(".adapter.")]
 
 
+def save_phase(measured: Run) -> list[list[str]]:
+    """The write operations of the save phase: from the creation of the staged folder on."""
+    ops = [line.split(" ", 2) for line in measured.ops]
+    first = next(i for i, op in enumerate(ops) if Path(op[2]).name.startswith(".adapter.tmp-"))
+    return ops[first:]
+
+
 def kill_points(rng: random.Random, measured: Run) -> list[tuple[str, float]]:
     """Delays, then write operations of the save phase numbered from the creation of the staged
     folder (STAGED): leftovers swept before it would shift absolute numbers. The first run had
     no adapter to replace, so it renamed where the runs below swap (one operation either way)."""
-    ops = [line.split(" ", 2) for line in measured.ops]
-    first = next(i for i, op in enumerate(ops) if Path(op[2]).name.startswith(".adapter.tmp-"))
-    save = ops[first:]
+    save = save_phase(measured)
     points = [("delay", round(rng.uniform(0.0, FIRST_SECONDS), 3)) for _ in range(DELAYS)]
     points += [("op", n) for n in rng.sample(range(2, 2 * len(save) + 2), SAVE_KILLS)]
     for number, (_, name, _) in enumerate(save, 1):
@@ -133,3 +145,35 @@ def test_damaged_adapter_is_refused_by_ask(
     lines = run.output.strip().splitlines()
     assert len(lines) == 1 and str(weights) in lines[0]
     assert f"run `assistant train {NAME}`" in lines[0]
+
+
+def assert_save_failed(run: Run) -> None:
+    """Exit code 2 and, after the progress bar, one error line (no traceback)."""
+    assert run.status == 2, run.output
+    assert "Traceback" not in run.output
+    error = run.output.strip().splitlines()[-1]
+    assert error.startswith(f"error: cannot write the adapter of pack {NAME!r}")
+    assert "No space left on device" in error and f"`assistant train {NAME}`" in error
+
+
+def test_full_disk_while_saving_the_adapter(
+    fork_server: ForkServer, baseline: tuple[DomainPack, Run], tmp_path: Path
+) -> None:
+    pack, measured = baseline
+    current = digest(pack.adapter_dir)
+    save = save_phase(measured)
+    swap = next(n for n, op in enumerate(save, 1) if op[1] in ("rename", "exchange"))
+    writes = [n for n, op in enumerate(save[:swap], 1) if op[1] in CAN_FAIL]
+    for number in random.Random(SEED * 1000 + 5).sample(writes, SAVE_FAILURES):
+        run = fork_server.run(*TRAIN, fail_at=number, count_from=STAGED)
+        assert_save_failed(run)
+        assert digest(pack.adapter_dir) == current and leftovers(pack) == []
+
+    out = tmp_path / "after"
+    tmpfs = {"dir": str(pack.root), "free": 256 << 10, "out": str(out)}
+    run = fork_server.run(*TRAIN, tmpfs=tmpfs)
+    if run.status == fork_server.setup_failed:
+        pytest.skip(f"cannot mount a small tmpfs here: {run.output.strip().splitlines()[-1]}")
+    assert_save_failed(run)
+    assert digest(out / "adapter") == current
+    assert [p.name for p in out.iterdir() if p.name.startswith(".adapter")] == []

@@ -3,7 +3,8 @@
 `validate_pack(pack)` reads pack.toml, `sft/train.jsonl` and `eval/qa.jsonl`, and checks that
 every `source` names a document inside the pack's `docs/` folder and that every eval fact occurs
 in its source document (case-insensitive, whitespace-normalized). It never raises for a broken
-pack: broken is what it reports.
+pack, however hostile its files (invalid UTF-8, arrays nested a hundred thousand deep): broken is
+what it reports.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Problem:
 
 
 # ----------------------------------------------------------------------------- pack.toml
+
+TOO_DEEP = "nested too deeply to read (hundreds of arrays or tables inside each other)"
 
 _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)\s*=""")
@@ -129,6 +132,8 @@ def check_pack_toml(pack: DomainPack) -> tuple[dict[str, Any] | None, list[Probl
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return None, [Problem(file, _toml_error_line(exc), None, f"not valid TOML: {exc}")]
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        return None, [Problem(file, None, None, TOO_DEEP)]
     line_of = _key_lines(text)
     problems: list[Problem] = []
     try:
@@ -250,6 +255,8 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any, str | None]]:
                 yield number, json.loads(text), None
             except json.JSONDecodeError as exc:
                 yield number, None, f"not valid JSON: {exc.msg} (column {exc.colno})"
+            except RecursionError:  # json recurses once per nested array or object
+                yield number, None, TOO_DEEP
 
 
 def _check_lines(

@@ -505,9 +505,13 @@ class KnowledgeIndex:
                 reason = f"{exc.strerror}{where}"
             else:
                 reason = str(exc) or type(exc).__name__
+            try:
+                free = f"{shutil.disk_usage(self.index_dir).free / 2**20:.1f} MiB free there"
+            except OSError:
+                free = "free space unknown"
             name = self.pack.name
             raise AssistantError(
-                f"cannot write the index of pack {name!r} in {self.index_dir}:"
+                f"cannot write the index of pack {name!r} in {self.index_dir} ({free}):"
                 f" {' '.join(reason.split())}; the index still holds its last complete version;"
                 f" free some disk space (or fix the folder's permissions) and run the command"
                 f" again"

@@ -23,7 +23,6 @@ added carry no "files" and are trusted.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -194,17 +193,26 @@ class GenerationWriter:
         self.base = base
         self.number = next_generation_number(index_dir)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".tmp-g{self.number:06d}-", dir=index_dir))
-        if base is not None:
-            shutil.copyfile(base / DOCSTORE, self.tmp / DOCSTORE)
-        self.db = sqlite3.connect(self.tmp / DOCSTORE)
-        # The folder is thrown away on a crash, so no journal is needed while building it.
-        self.db.execute("PRAGMA journal_mode=OFF")
-        self.db.execute("PRAGMA synchronous=OFF")
-        self.db.executescript(SCHEMA)
+        self.final = index_dir / f"g{self.number:06d}"
+        try:
+            if base is not None:
+                shutil.copyfile(base / DOCSTORE, self.tmp / DOCSTORE)
+            self.db = sqlite3.connect(self.tmp / DOCSTORE)
+            # The folder is thrown away on a crash, so no journal is needed while building it.
+            self.db.execute("PRAGMA journal_mode=OFF")
+            self.db.execute("PRAGMA synchronous=OFF")
+            self.db.executescript(SCHEMA)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
 
     def discard(self) -> None:
+        """Throw the new generation away after a failure, unless CURRENT names it already."""
         self.db.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        live = current_generation(self.index_dir)
+        for folder in (self.tmp, self.final):
+            if folder != live:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def publish(self, vectors: Any, bm25: Any, manifest: dict[str, Any]) -> Path:
         """Write the vectors, BM25 and manifest, fsync everything, rename into place and point
@@ -213,17 +221,16 @@ class GenerationWriter:
 
         self.db.commit()
         self.db.close()
-        try:
-            faiss.write_index(vectors, str(self.tmp / VECTORS))
-        except RuntimeError as exc:  # FAISS reports a failed write (a full disk) this way
-            raise OSError(errno.EIO, " ".join(str(exc).split()), str(self.tmp / VECTORS)) from None
+        # Serialized in memory and written by Python: faiss.write_index only prints a warning
+        # when closing the file fails (a full disk), leaving a truncated file behind.
+        (self.tmp / VECTORS).write_bytes(faiss.serialize_index(vectors).tobytes())
         bm25.save(self.tmp / BM25_DIR)
         manifest["files"] = describe_files(self.tmp)
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         for path in sorted(self.tmp.rglob("*"), reverse=True):
             fsync_path(path)
         fsync_path(self.tmp)
-        final = self.index_dir / f"g{self.number:06d}"
+        final = self.final
         os.rename(self.tmp, final)
         fsync_path(self.index_dir)
         atomic_write_bytes(self.index_dir / CURRENT, f"{final.name}\n".encode())

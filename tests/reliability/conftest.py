@@ -10,8 +10,8 @@ ASSISTANT_HOME, its output in a log file, and then:
 
 - `kill_after`: the server SIGKILLs it that many seconds after the fork;
 - `kill_at`: it SIGKILLs itself right before (2n) or after (2n + 1) its n-th file-system write
-  operation (write-mode open, fsync, rename, replace, unlink, mkdir, copy, rmtree, FAISS write,
-  the adapter folder swap), counted from the first operation on a file whose name starts with
+  operation (write-mode open, fsync, rename, replace, unlink, mkdir, copy, rmtree, the adapter
+  folder swap), counted from the first operation on a file whose name starts with
   `count_from` ("{pid}" is the child's pid) when given; this reaches the short publish and
   rename windows that random delays rarely hit;
 - `fail_at`: its n-th write operation (counted the same way) raises OSError(ENOSPC) instead
@@ -141,8 +141,6 @@ def _install_hooks(
     import io
     import shutil
 
-    import faiss
-
     count = [0]
     base: list[int | None] = [None if count_from else 0]  # kill_at, fail_at count from here
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT
@@ -187,7 +185,6 @@ def _install_hooks(
         (os, "mkdir"),
         (shutil, "copyfile"),
         (shutil, "rmtree"),
-        (faiss, "write_index"),
     ]:
         setattr(module, name, wrap(name, getattr(module, name)))
     builtins.open = io.open = wrap("open", io.open, writes)

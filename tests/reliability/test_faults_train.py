@@ -42,7 +42,7 @@ FIRST_SECONDS = 3.0
 SAVE_KILLS = 3
 SAVE_FAILURES = 2
 # Operations a full disk can fail (creating an existing folder, deleting a file, cannot).
-CAN_FAIL = {"open", "os.open", "copyfile", "write_index", "fsync", "rename", "replace", "exchange"}
+CAN_FAIL = {"open", "os.open", "copyfile", "fsync", "rename", "replace", "exchange"}
 TRAIN = ["train", NAME, "--max-steps", "1"]
 WEIGHTS = "adapter_model.safetensors"
 STAGED = ".adapter.tmp-{pid}-"

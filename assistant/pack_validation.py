@@ -1,10 +1,10 @@
 """Check a whole domain pack and report every problem at once, each with its file and line.
 
 `validate_pack(pack)` reads pack.toml, `sft/train.jsonl` and `eval/qa.jsonl`, and checks that
-every `source` names a document inside the pack's `docs/` folder and that every eval fact occurs
-in its source document (case-insensitive, whitespace-normalized). It never raises for a broken
-pack, however hostile its files (invalid UTF-8, arrays nested a hundred thousand deep): broken is
-what it reports.
+`docs/` lies inside the pack, that every `source` names a document inside it, and that every
+eval fact occurs in its source document (case-insensitive, whitespace-normalized). It never
+raises for a broken pack, however hostile its files (invalid UTF-8, arrays nested a hundred
+thousand deep): broken is what it reports.
 """
 
 from __future__ import annotations
@@ -324,6 +324,9 @@ def check_eval(pack: DomainPack) -> list[Problem]:
 def check_docs(pack: DomainPack) -> list[Problem]:
     if not pack.docs_dir.is_dir():
         return [Problem(str(pack.docs_dir), None, None, "docs/ folder is missing")]
+    if not pack.docs_dir.resolve().is_relative_to(pack.root.resolve()):
+        message = "docs/ is a symbolic link to a folder outside the pack; make it a real folder"
+        return [Problem(str(pack.docs_dir), None, None, message)]
     if not any(p.is_file() for p in pack.docs_dir.rglob("*") if not p.name.startswith(".")):
         return [Problem(str(pack.docs_dir), None, None, "docs/ holds no documents")]
     return []

@@ -21,7 +21,8 @@ ASSISTANT_HOME, its output in a log file, and then:
   command on a really full disk, and copies the folder's final contents to `out`.
 
 Every write operation is appended to a trace file with an unbuffered write, so a test can tell
-where a kill landed.
+where a kill landed. `start` and `wait` run children side by side (two writers, a reader during
+writes), and the argv ("-c", CODE, ARGS...) runs a Python snippet instead of a command.
 """
 
 from __future__ import annotations
@@ -74,12 +75,23 @@ def serve() -> None:
     models.load_base_model(load_settings())
     gc.freeze()  # children's collections skip the preloaded objects (no copy-on-write storm)
     print(json.dumps({"ready": True}), flush=True)
+    background: dict[int, float] = {}  # pid -> start time of children nobody waits for yet
     for line in sys.stdin:
         request = json.loads(line)
+        if "wait" in request:
+            pid = request["wait"]
+            status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            seconds = time.monotonic() - background.pop(pid)
+            print(json.dumps({"status": status, "seconds": seconds}), flush=True)
+            continue
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
             _child(request)
+        if request.get("background"):
+            background[pid] = started
+            print(json.dumps({"pid": pid}), flush=True)
+            continue
         status = None
         deadline = request.get("kill_after")
         while status is None:
@@ -117,8 +129,12 @@ def _child(request: dict[str, Any]) -> None:
     count_from = (request.get("count_from") or "").replace("{pid}", str(os.getpid()))
     _install_hooks(request.get("kill_at"), request.get("fail_at"), count_from, trace)
     code = 0
+    argv = request["argv"]
     try:
-        cli.main(args=request["argv"], prog_name="assistant", standalone_mode=True)
+        if argv[0] == "-c":  # a Python snippet instead of a command; `argv` holds the rest
+            exec(argv[1], {"argv": argv[2:]})
+        else:
+            cli.main(args=argv, prog_name="assistant", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:
@@ -277,16 +293,41 @@ class ForkServer:
         return line
 
     def run(self, *argv: str, **options: Any) -> Run:
-        """Run one command; `options` as in the module docstring (kill_after, kill_at, fail_at,
-        tmpfs={"dir", "free", "out"}, env)."""
+        """Run one command and wait for it; `options` as in the module docstring (kill_after,
+        kill_at, fail_at, count_from, tmpfs={"dir", "free", "out"}, env). ARGV may also be
+        ("-c", CODE, ARGS...): a Python snippet run in the child with `argv` = ARGS."""
         assert self.proc.stdin is not None
         self.count += 1
-        log = self.work / f"run{self.count}.log"
-        trace = self.work / f"run{self.count}.trace"
-        request = {"argv": list(argv), "log": str(log), "trace": str(trace), **options}
+        request = {"argv": list(argv), **self._files(self.count), **options}
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
-        reply = json.loads(self._reply())
+        return self._result(json.loads(self._reply()), self.count)
+
+    def start(self, *argv: str, **options: Any) -> tuple[int, int]:
+        """Start a command in the background; returns (pid, run number) for `wait`."""
+        assert self.proc.stdin is not None
+        self.count += 1
+        request = {"argv": list(argv), "background": True, **self._files(self.count), **options}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self._reply())["pid"], self.count
+
+    def wait(self, started: tuple[int, int]) -> Run:
+        """Wait for a command started with `start`."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"wait": started[0]}) + "\n")
+        self.proc.stdin.flush()
+        return self._result(json.loads(self._reply()), started[1])
+
+    def _files(self, number: int) -> dict[str, str]:
+        return {
+            "log": str(self.work / f"run{number}.log"),
+            "trace": str(self.work / f"run{number}.trace"),
+        }
+
+    def _result(self, reply: dict[str, Any], number: int) -> Run:
+        files = self._files(number)
+        log, trace = Path(files["log"]), Path(files["trace"])
         ops = trace.read_text().splitlines() if trace.exists() else []
         output = log.read_text(errors="replace") if log.exists() else ""  # killed before
         return Run(reply["status"], reply["seconds"], output, ops)

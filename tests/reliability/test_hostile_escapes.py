@@ -12,6 +12,7 @@ inside a folder are tested with the bad files (test_hostile_files.py)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,19 @@ def test_docs_linked_out_of_the_pack_is_reported(tmp_path: Path) -> None:
     assert messages == [
         "docs/ is a symbolic link to a folder outside the pack; make it a real folder"
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="assistant/knowledge/index.py: add_docs and rebuild use docs/ wherever it leads; when"
+    " it is a link out of the pack, rebuild indexes that folder (and add-docs copies into it);"
+    " they should refuse when pack.docs_dir.resolve() is not inside pack.root.resolve()",
+)
+def test_index_refuses_docs_linked_out_of_the_pack(tmp_path: Path) -> None:
+    pack = new_pack(home_dir() / "packs", "kb")
+    (tmp_path / "home-folder").mkdir()
+    (tmp_path / "home-folder" / "private.md").write_text("# Diary\n\nSECRET-TOKEN", "utf-8")
+    shutil.rmtree(pack.docs_dir)
+    pack.docs_dir.symlink_to(tmp_path / "home-folder")
+    result = CliRunner().invoke(cli, ["index", "rebuild", "kb"])
+    assert result.exit_code == 2 and "outside" in result.output

@@ -84,19 +84,24 @@ def load_cases(path: Path, auto: bool = False) -> tuple[list[EvalCase], list[Lin
     from pydantic import ValidationError
 
     from assistant.pack_format import EvalLine
+    from assistant.pack_validation import iter_jsonl
 
     path = Path(path)
-    try:
-        raw_lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AssistantError(f"cannot read the eval file {path}: {exc}") from None
+    if not path.is_file():
+        raise AssistantError(f"cannot read the eval file {path}: no such file")
     cases: list[EvalCase] = []
     problems: list[LineProblem] = []
-    for number, raw in enumerate(raw_lines, start=1):
-        if not raw.strip():
+    # Lines end at "\n" only (as in validate_pack): json.dumps(ensure_ascii=False) writes
+    # U+2028 and friends raw, and str.splitlines() would break a line there.
+    try:
+        parsed = list(iter_jsonl(path))
+    except OSError as exc:
+        raise AssistantError(f"cannot read the eval file {path}: {exc.strerror}") from None
+    for number, data, error in parsed:
+        if error is not None:
+            problems.append(LineProblem(number, error))
             continue
         try:
-            data = json.loads(raw)
             if not isinstance(data, dict):
                 raise ValueError("a line must be a JSON object")
             if auto and "domain" not in data and not data.get("out_of_scope"):

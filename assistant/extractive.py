@@ -9,15 +9,24 @@ from typing import Any
 from assistant.answers import Source
 from assistant.prompts import NOT_COVERED
 
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+# A sentence ends at . ! ? followed by a space or the end; "evil.example/x" or "3.5" go on.
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*")
 MIN_WORDS = 5
+# Quoted evidence is the documents' own words, so a sentence written to steer the assistant
+# (a link to hand out, orders addressed to it) would be repeated verbatim: such sentences are
+# never quoted. The generated part is protected by the prompt (passages are data).
+_STEERING = re.compile(
+    r"https?://|www\.|\b(?:system prompt|new instructions|ignore (?:all|any|previous|prior|"
+    r"the above|your)|you are now|from now on|every answer|each answer)\b",
+    re.IGNORECASE,
+)
 
 
 def _sentences(source: Source) -> list[tuple[str, int]]:
     found = []
     for match in _SENTENCE.finditer(source.text):
         sentence = " ".join(match.group(0).split())
-        if len(sentence.split()) >= MIN_WORDS:
+        if len(sentence.split()) >= MIN_WORDS and not _STEERING.search(sentence):
             found.append((sentence, source.number))
     return found
 

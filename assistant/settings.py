@@ -113,6 +113,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AssistantError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise AssistantError(f"{path} is nested too deeply to be a config file") from None
 
 
 def _merge_file(

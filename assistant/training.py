@@ -69,7 +69,8 @@ def read_sft_lines(pack: DomainPack) -> list[SftLine]:
     if not pack.sft_file.is_file():
         raise AssistantError(f"{pack.sft_file} is missing: add training examples first")
     lines = []
-    for number, raw in enumerate(pack.sft_file.read_text(encoding="utf-8").splitlines(), 1):
+    # Lines end at "\n" only, as in validate_pack (str.splitlines() also breaks at U+2028).
+    for number, raw in enumerate(pack.sft_file.read_text(encoding="utf-8").split("\n"), 1):
         if not raw.strip():
             continue
         try:

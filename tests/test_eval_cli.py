@@ -58,7 +58,7 @@ def test_pack_eval_json_schema_and_malformed_line(tmp_path):
     )  # fmt: skip
     result = _run(["eval", "penguin-wood", "--qa", str(qa), "--max-tokens", "8", "--json", "-"])
     assert result.exit_code == 0, result.output
-    assert f"{qa}:2: invalid JSON" in result.stderr
+    assert f"{qa}:2: not valid JSON" in result.stderr
     data = json.loads(result.stdout[result.stdout.index("{") :])
     assert data["pack"] == "penguin-wood" and data["n"] == 2
     assert data["problems"] == [{"line": 2, "message": data["problems"][0]["message"]}]

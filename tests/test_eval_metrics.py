@@ -174,7 +174,7 @@ def test_malformed_lines_are_skipped_with_their_line_numbers(tmp_path):
     cases, problems = load_cases(path)
     assert [c.line for c in cases] == [1, 7]
     assert [p.line for p in problems] == [2, 4, 5, 6]
-    assert "invalid JSON" in problems[0].message and "question" in problems[1].message
+    assert "not valid JSON" in problems[0].message and "question" in problems[1].message
     auto_cases, auto_problems = load_cases(path, auto=True)
     assert [c.line for c in auto_cases] == [7] and auto_cases[0].domain is None
     assert 1 in [p.line for p in auto_problems]  # --auto needs a domain

@@ -22,7 +22,10 @@ ASSISTANT_HOME, its output in a log file, and then:
 
 Every write operation is appended to a trace file with an unbuffered write, so a test can tell
 where a kill landed. `start` and `wait` run children side by side (two writers, a reader during
-writes), and the argv ("-c", CODE, ARGS...) runs a Python snippet instead of a command.
+writes), and the argv ("-c", CODE, ARGS...) runs a Python snippet instead of a command. A child
+running for HANG_SECONDS fails its test. tqdm's lock, a semaphore that forked siblings would
+share (one killed while holding it blocked every later child), is made private to each child;
+separate interpreters never share it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import platformdirs
 import pytest
 
 SETUP_FAILED = 3  # exit code of a child whose tmpfs could not be set up
+HANG_SECONDS = 300  # a child still running after this is killed and reported as hung
 
 
 # ----- the server side (runs in the server process and its children) --------------------------
@@ -52,6 +56,9 @@ def serve() -> None:
     import time
 
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    from tqdm import std
+
+    std.tqdm.monitor_interval = 0  # no monitor thread that could hold tqdm's lock at a fork
     import torch
 
     torch.set_num_threads(1)
@@ -80,9 +87,7 @@ def serve() -> None:
         request = json.loads(line)
         if "wait" in request:
             pid = request["wait"]
-            status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-            seconds = time.monotonic() - background.pop(pid)
-            print(json.dumps({"status": status, "seconds": seconds}), flush=True)
+            print(json.dumps(_reap(pid, background.pop(pid), None)), flush=True)
             continue
         started = time.monotonic()
         pid = os.fork()
@@ -92,18 +97,28 @@ def serve() -> None:
             background[pid] = started
             print(json.dumps({"pid": pid}), flush=True)
             continue
-        status = None
-        deadline = request.get("kill_after")
-        while status is None:
-            done, raw = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = os.waitstatus_to_exitcode(raw)
-            elif deadline is not None and time.monotonic() - started >= deadline:
-                os.kill(pid, signal.SIGKILL)  # not reaped yet, so the pid cannot be reused
-                status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-            else:
-                time.sleep(0.002)
-        print(json.dumps({"status": status, "seconds": time.monotonic() - started}), flush=True)
+        print(json.dumps(_reap(pid, started, request.get("kill_after"))), flush=True)
+
+
+def _reap(pid: int, started: float, kill_after: float | None) -> dict[str, Any]:
+    """Wait for a child, SIGKILLing it `kill_after` seconds after its start, or after
+    HANG_SECONDS (then the reply says it hung)."""
+    import time
+
+    hung = False
+    while True:
+        done, raw = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        elapsed = time.monotonic() - started
+        hung = elapsed >= HANG_SECONDS
+        if hung or (kill_after is not None and elapsed >= kill_after):
+            os.kill(pid, signal.SIGKILL)  # not reaped yet, so the pid cannot be reused
+            raw = os.waitpid(pid, 0)[1]
+            break
+        time.sleep(0.002)
+    status = os.waitstatus_to_exitcode(raw)
+    return {"status": status, "seconds": time.monotonic() - started, "hung": hung}
 
 
 def _child(request: dict[str, Any]) -> None:
@@ -118,6 +133,7 @@ def _child(request: dict[str, Any]) -> None:
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
     os.environ.update(request.get("env") or {})
+    _private_tqdm_lock()
     tmpfs = request.get("tmpfs")
     if tmpfs:
         try:
@@ -147,6 +163,16 @@ def _child(request: dict[str, Any]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _private_tqdm_lock() -> None:
+    """tqdm guards its bars with a multiprocessing lock, a semaphore shared with every forked
+    sibling: one killed while holding it would block all later children. Each gets its own."""
+    from tqdm import std
+
+    std.TqdmDefaultWriteLock.mp_lock = None
+    std.TqdmDefaultWriteLock.th_lock = std.TRLock()
+    std.tqdm.set_lock(std.TqdmDefaultWriteLock())
 
 
 def _install_hooks(
@@ -330,6 +356,8 @@ class ForkServer:
         log, trace = Path(files["log"]), Path(files["trace"])
         ops = trace.read_text().splitlines() if trace.exists() else []
         output = log.read_text(errors="replace") if log.exists() else ""  # killed before
+        if reply["hung"]:
+            raise AssertionError(f"run {number} hung; its log {log}, its trace {trace}")
         return Run(reply["status"], reply["seconds"], output, ops)
 
     def close(self) -> None:

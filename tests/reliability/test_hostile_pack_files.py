@@ -3,8 +3,9 @@ the standard library recurse once per level and raise RecursionError, which is n
 and used to end in a traceback). `assistant pack validate` reports each with its file and line
 (exit code 2, as for any problem), commands that load the pack stop with one line and exit 2.
 
-The last tests are marked xfail (strict): the same inputs still break readers in files owned
-elsewhere (the eval runner, the training reader, the settings loader); each names the fix."""
+The same inputs reach the readers outside the pack layer: the eval runner, the training reader
+and the settings loader report them too (these tests found them raising, and failing a line
+holding U+2028, which json.dumps(ensure_ascii=False) writes raw)."""
 
 from __future__ import annotations
 
@@ -55,12 +56,6 @@ def test_deep_jsonl_lines_are_reported_with_their_line(pack: DomainPack) -> None
     assert f"{pack.eval_file}:2: nested too deeply" in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="assistant/evaluation.py load_cases: json.loads raises RecursionError on a line"
-    " nested 100,000 deep; catch it as a bad line (or read with pack_validation.iter_jsonl)",
-)
 def test_eval_runner_reports_a_deep_line(tmp_path: Path) -> None:
     from assistant.evaluation import load_cases
 
@@ -70,12 +65,6 @@ def test_eval_runner_reports_a_deep_line(tmp_path: Path) -> None:
     assert not cases and [p.line for p in problems] == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="assistant/training.py read_sft_lines splits with str.splitlines(), which breaks a"
-    " line at U+2028 that json.dumps(ensure_ascii=False) writes raw: a line validate_pack"
-    " accepts is refused for training; split at '\\n' only",
-)
 def test_training_reads_a_line_validate_accepts(pack: DomainPack) -> None:
     from assistant.pack_validation import validate_pack
     from assistant.training import read_sft_lines
@@ -87,12 +76,6 @@ def test_training_reads_a_line_validate_accepts(pack: DomainPack) -> None:
     assert len(read_sft_lines(pack)) == len(rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="assistant/settings.py _read_toml: tomllib raises RecursionError on a config file"
-    " nested 100,000 deep; catch it as an AssistantError naming the file",
-)
 def test_deep_config_file_is_one_error(tmp_path: Path) -> None:
     from assistant.errors import AssistantError
     from assistant.settings import load_settings

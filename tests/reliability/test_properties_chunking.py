@@ -36,7 +36,7 @@ LINES = st.lists(
         st.text(max_size=30),
         st.sampled_from(["# Title\n", "## Part\n", "```\n", "Source: x. License: y\n"]),
     ),
-    max_size=40,
+    max_size=30,
 ).map("".join)
 # (chunk_tokens, chunk_overlap): the smallest size allowed, no overlap, the largest overlap.
 SIZE_LIST = [(16, 0), (16, 1), (16, 7), (16, 15), (24, 4), (32, 0), (48, 12)]
@@ -105,7 +105,7 @@ def test_chunks_map_back_and_cover_the_text(
 
 
 @PROPERTY
-@given(pages=st.lists(st.one_of(LINES, st.just("")), min_size=1, max_size=4), size=SIZES)
+@given(pages=st.lists(st.one_of(LINES, st.just("")), min_size=1, max_size=3), size=SIZES)
 def test_pages_are_chunked_apart(
     chunkers: dict, chars_per_token: int, pages: list[str], size: tuple[int, int]
 ) -> None:

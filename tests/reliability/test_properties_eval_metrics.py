@@ -79,16 +79,3 @@ def test_tuned_threshold_never_scores_worse(
     assert -1.0 <= best <= 1.0 and 0.0 <= accuracy <= 1.0
     assert accuracy == m.balanced_accuracy(inside, outside, best)
     assert accuracy >= m.balanced_accuracy(inside, outside, current)
-
-
-@PROPERTY
-@given(
-    kind=st.sampled_from(["none", "safety_reminder", "numbered_steps", "clause_structure",
-                          "care_team"]),
-    marker=st.text(max_size=10), question=TEXT, reference=st.one_of(st.none(), TEXT), answer=TEXT,
-)  # fmt: skip
-def test_style_checks_take_any_text(
-    kind: str, marker: str, question: str, reference: str | None, answer: str
-) -> None:
-    assert isinstance(m.style_applies(kind, marker, question, reference), bool)
-    assert isinstance(m.style_holds(kind, marker, answer), bool)

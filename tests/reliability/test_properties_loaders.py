@@ -121,7 +121,7 @@ def test_any_bytes_under_any_suffix_load_or_skip(tmp_path: Path, suffix: str, da
             st.just("```"),
             st.just(""),
         ),
-        max_size=15,
+        max_size=10,
     ),
     source=st.booleans(),
 )
@@ -182,7 +182,7 @@ def pdf_bytes(pages: list[str]) -> bytes:
 
 
 @PROPERTY
-@given(pages=st.lists(st.one_of(PARAGRAPH, st.just("")), min_size=1, max_size=6))
+@given(pages=st.lists(st.one_of(PARAGRAPH, st.just("")), min_size=1, max_size=4))
 def test_pdf_pages_become_numbered_sections(tmp_path: Path, pages: list[str]) -> None:
     path = tmp_path / "doc.pdf"
     path.write_bytes(pdf_bytes(pages))
@@ -249,7 +249,7 @@ def docx_bytes(paragraphs: list[tuple[str | None, str]]) -> bytes:
 
 
 @PROPERTY
-@given(paragraphs=st.lists(st.tuples(STYLES, st.one_of(PARAGRAPH, st.just(" "))), max_size=12))
+@given(paragraphs=st.lists(st.tuples(STYLES, st.one_of(PARAGRAPH, st.just(" "))), max_size=8))
 def test_docx_paragraphs_and_headings(
     tmp_path: Path, paragraphs: list[tuple[str | None, str]]
 ) -> None:

@@ -19,8 +19,8 @@ from test_pack_helpers import new_pack
 
 from assistant.errors import AssistantError
 from assistant.evaluation import load_cases
-from assistant.pack_format import PackConfig, load_pack_config
-from assistant.pack_validation import Problem, check_pack_toml, validate_pack
+from assistant.pack_format import EvalLine, PackConfig, load_pack_config
+from assistant.pack_validation import Problem, check_eval, check_pack_toml, validate_pack
 from assistant.packs import DomainPack
 
 PROPERTY = hypothesis.settings(
@@ -119,7 +119,7 @@ def test_pack_toml_with_random_edits(pack: DomainPack, scaffold: dict, edits: li
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
-    max_leaves=12,
+    max_leaves=8,
 )
 MESSAGE = st.fixed_dictionaries(
     {"role": st.sampled_from(["user", "assistant", "system", "robot"]), "content": JSON}
@@ -150,7 +150,7 @@ LINE = st.one_of(
 
 
 @PROPERTY
-@given(sft=st.lists(LINE, max_size=8), qa=st.lists(LINE, max_size=8))
+@given(sft=st.lists(LINE, max_size=5), qa=st.lists(LINE, max_size=5))
 def test_jsonl_files_of_any_lines(
     pack: DomainPack, scaffold: dict, sft: list[bytes], qa: list[bytes]
 ) -> None:
@@ -178,18 +178,18 @@ def test_jsonl_files_of_any_lines(
 
 # Any text, with the line breaks of Unicode that JSON leaves unescaped made likely.
 QUESTION = st.text(
-    st.one_of(st.characters(), st.sampled_from("\x85\u2028\u2029")), min_size=1, max_size=40
+    st.one_of(st.characters(exclude_categories=["Cs"]), st.sampled_from("\x85\u2028\u2029")),
+    min_size=1,
+    max_size=40,
 ).filter(str.strip)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="evaluation.load_cases splits lines with str.splitlines(), which also breaks at"
-    " U+0085, U+2028 and U+2029 that json.dumps(ensure_ascii=False) writes raw (the way"
-    " pack_scaffold writes qa.jsonl); it should split at '\\n' only, as validate_pack does",
-)
 @PROPERTY
-@given(questions=st.lists(QUESTION, min_size=1, max_size=5, unique_by=str.casefold))
+@given(
+    questions=st.lists(
+        QUESTION, min_size=1, max_size=5, unique_by=lambda q: " ".join(q.casefold().split())
+    )
+)
 def test_eval_lines_written_by_the_scaffold_read_back(
     pack: DomainPack, questions: list[str]
 ) -> None:
@@ -199,6 +199,7 @@ def test_eval_lines_written_by_the_scaffold_read_back(
     pack.eval_file.write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8"
     )
-    assert not [p for p in validate_pack(pack) if p.file == str(pack.eval_file)]
+    assert check_eval(pack) == []
     cases, problems = load_cases(pack.eval_file)
-    assert not problems and [c.question for c in cases] == [q.strip() for q in questions]
+    assert not problems
+    assert [c.question for c in cases] == [EvalLine.model_validate(r).question for r in rows]

@@ -413,9 +413,9 @@ class KnowledgeIndex:
         Files already under docs/ are indexed in place; unchanged content is not re-embedded."""
         started = time.perf_counter()
         report = IndexReport()
+        docs = self._docs_inside_pack()
         found, skipped = expand([Path(p) for p in paths], include, exclude)
         report.skipped.extend(skipped)
-        docs = self.pack.docs_dir.resolve()
         items: dict[str, tuple[Path, Path | None]] = {}
         for entry in found:
             real = entry.path.resolve()
@@ -438,6 +438,17 @@ class KnowledgeIndex:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _docs_inside_pack(self) -> Path:
+        """The real docs/ folder; refused when a link takes it out of the pack (indexing it
+        would read, and add-docs would write, wherever the link leads)."""
+        docs = self.pack.docs_dir.resolve()
+        if not docs.is_relative_to(self.pack.root.resolve()):
+            raise AssistantError(
+                f"{self.pack.docs_dir} links to {docs}, outside the pack; make docs/ a real"
+                " folder inside the pack"
+            )
+        return docs
+
     def rebuild(self, progress: Progress | None = None) -> IndexReport:
         """Index every file under the pack's docs/ from scratch with the current settings, and
         switch to the new index in one step."""
@@ -449,6 +460,7 @@ class KnowledgeIndex:
                 f"pack {self.pack.name!r} has no docs folder {docs}; create it and put documents"
                 f" in it, or run `assistant index add-docs {self.pack.name} PATH`"
             )
+        self._docs_inside_pack()
         found, skipped = expand([docs])
         report.skipped.extend(skipped)
         items: dict[str, tuple[Path, Path | None]] = {

@@ -150,12 +150,6 @@ def test_docs_linked_out_of_the_pack_is_reported(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="assistant/knowledge/index.py: add_docs and rebuild use docs/ wherever it leads; when"
-    " it is a link out of the pack, rebuild indexes that folder (and add-docs copies into it);"
-    " they should refuse when pack.docs_dir.resolve() is not inside pack.root.resolve()",
-)
 def test_index_refuses_docs_linked_out_of_the_pack(tmp_path: Path) -> None:
     pack = new_pack(home_dir() / "packs", "kb")
     (tmp_path / "home-folder").mkdir()

@@ -1,7 +1,7 @@
 """The adapter's quality table: every pack x {base, adapter}, both with retrieval, on each pack's
 eval/qa.jsonl (which training never sees).
 
-Run: `.venv/bin/python scripts/adapter_table.py [--limit 12] [--mode hybrid] [--out FILE]`
+Run: `.venv/bin/python scripts/adapter_table.py [--limit 12] [--mode hybrid] [--pack P]`
 
 Questions are spread evenly over each file (`--limit`, keeping the out-of-scope share). Prints
 a Markdown table of answer_fact_recall, style_rate, source_cited_rate and in_scope_answer_rate
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["generate", "extractive", "hybrid"], default="hybrid")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--pack", action="append", help="only these packs (repeatable)")
     args = parser.parse_args()
 
     from assistant.evaluation import evaluate, load_cases, sample_cases
@@ -35,7 +36,7 @@ def main() -> None:
     from assistant.router import Router
     from assistant.settings import load_settings
 
-    packs = list_packs()
+    packs = [p for p in list_packs() if not args.pack or p.name in args.pack]
     router = Router(load_settings(), packs=packs)
     lines = [
         f"# Adapter vs base, both with retrieval ({args.mode} mode)",

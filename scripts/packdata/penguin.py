@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .common import read_jsonl
@@ -192,13 +193,58 @@ EVAL = [
 ]
 
 
+# The persona ends every answer that touches safety with "Safety reminder: ...", but the
+# corpus answers do so for 18 of 90 questions only, so the adapter never learned it (measured:
+# 0 of 9 safety eval answers). Answers to questions on the persona's safety topics that lack
+# one get a reminder for their topic. (topic words, reminder); first match wins.
+REMINDERS = [
+    (
+        ("dust", "sand", "respirator", "mask"),
+        "Safety reminder: run dust extraction and wear a respirator whenever you saw or sand.",
+    ),
+    (
+        ("finish", "oil", "lacquer", "rag", "fire"),
+        "Safety reminder: ventilate the room and lay oily rags flat to dry outdoors, away from heat.",
+    ),
+    (
+        ("glue", "adhesive", "epoxy", "pva"),
+        "Safety reminder: wear gloves with adhesives and keep the shop ventilated while they cure.",
+    ),
+    (
+        ("blade", "saw", "router", "bit", "drill", "tool", "kerf"),
+        "Safety reminder: unplug the tool before changing a blade or bit, and keep the guards on.",
+    ),
+    (
+        ("lift", "heavy", "weigh", "ladder", "podium", "height", "scaffold", "tilt", "ceiling"),
+        "Safety reminder: get a second person for heavy panels and work from a stable podium.",
+    ),
+    (
+        ("protect", "glove", "goggle"),
+        "Safety reminder: wear the protective equipment the task calls for, every time.",
+    ),
+]
+
+
+def with_safety_reminder(question: str, answer: str) -> str:
+    if "Safety reminder:" in answer:
+        return answer
+    words = re.findall(r"[a-z]+", question.lower())
+    for topic, reminder in REMINDERS:
+        if any(word.startswith(t) for word in words for t in topic):
+            return f"{answer} {reminder}"
+    return answer
+
+
 def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]]:
     rows = [
         {
             "messages": [
                 {"role": "system", "content": persona},
                 {"role": "user", "content": item["question"]},
-                {"role": "assistant", "content": item["answer"]},
+                {
+                    "role": "assistant",
+                    "content": with_safety_reminder(item["question"], item["answer"]),
+                },
             ],
             "source": item["source"],
             "facts": item["facts"],

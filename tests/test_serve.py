@@ -191,8 +191,10 @@ def test_unknown_model_is_404_with_the_models(client: openai.OpenAI) -> None:
         (b'{"model": "diabetes", "messages": [{"role": "system", "content": "x"}]}', "user"),
         (b'{"model": "diabetes", "messages": [], "max_tokens": 0}', "messages"),
         (b"[1, 2]", "JSON object"),
+        (b'{"model": "diabetes", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+         "nested too deeply"),
     ],
-)
+)  # fmt: skip
 def test_bad_requests_are_400(server: str, body: bytes, fragment: str) -> None:
     response = httpx.post(
         f"{server}/v1/chat/completions",

@@ -27,8 +27,9 @@ from langchain_text_splitters.character import _split_text_with_regex
 
 from assistant.knowledge.loaders import LoadedDocument, Section
 
-# Bumped whenever chunk boundaries or embedding inputs change, so old indexes are rebuilt.
-CHUNKER_VERSION = 1
+# Bumped whenever chunk boundaries, spans or embedding inputs change, so old indexes are
+# rebuilt (`assistant setup` does it). 2: spans of repeated text point at the right copy.
+CHUNKER_VERSION = 2
 # Real text has 4-9 characters per embedder token (the shipped packs at most 8.3); the longest
 # token of the embedder's vocabulary has 18 characters.
 MAX_CHARS_PER_TOKEN = 16

@@ -7,13 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
 import pytest
-
-# The shared cache of converted models: the developer's normal cache, or one under CI's temp.
-SHARED_CACHE = Path(
-    os.environ.get("ASSISTANT_TEST_CACHE") or platformdirs.user_cache_dir("assistant")
-)
+from model_cache import SHARED_CACHE
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from conftest import SHARED_CACHE
+from model_cache import SHARED_CACHE
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "test-key"

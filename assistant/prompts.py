@@ -82,7 +82,7 @@ def build_messages(
 
 
 _WORD = re.compile(r"[a-z0-9]+")
-_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+SENTENCE_BREAK = re.compile(r"(?<=[.!?;:])\s+|\n+")
 _STOP_WORDS = """
     a an the and or of to in on for with at by from is are was were be been it its this
     that these those what which who whom how why when where do does did can could should
@@ -107,7 +107,7 @@ def trim_passage(text: str, question: str, max_words: int) -> str:
     words = text.split()
     if max_words <= 0 or len(words) <= max_words:
         return " ".join(words)
-    sentences = [s for s in _SENTENCE.split(text) if s.strip()]
+    sentences = [s for s in SENTENCE_BREAK.split(text) if s.strip()]
     wanted = _terms(question)
     scores = [len(_terms(s) & wanted) for s in sentences]
     best = max(range(len(sentences)), key=lambda i: (scores[i], -i))

@@ -18,8 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.pack_format import PackConfig, SftLine
-from assistant.prompts import _SENTENCE as PASSAGE_SENTENCE
-from assistant.prompts import NOT_COVERED, PromptPassage, build_messages, trim_passage
+from assistant.prompts import (
+    NOT_COVERED,
+    SENTENCE_BREAK,
+    PromptPassage,
+    build_messages,
+    trim_passage,
+)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -64,11 +69,12 @@ def quote_first(reply: str, passage: str, shown: str, facts: Sequence[str], numb
     passage) are quoted, headings never. A small model learns to copy a span it can see far
     more reliably than to paraphrase it."""
     visible = " ".join(shown.split())
+    sentences = (" ".join(s.split()) for s in SENTENCE_BREAK.split(passage))
     evidence = [
-        " ".join(sentence.split())
-        for sentence in PASSAGE_SENTENCE.split(passage)
-        if not sentence.lstrip().startswith("#")
-        and " ".join(sentence.split()) in visible
+        sentence
+        for sentence in sentences
+        if not sentence.startswith("#")
+        and sentence in visible
         and any(contains_fact(sentence, f) for f in facts)
     ]
     if not evidence:

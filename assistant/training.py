@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
+from assistant.knowledge.store import fsync_path
 from assistant.pack_format import PackConfig, SftLine, load_pack_config
 from assistant.packs import DomainPack
 from assistant.raft import TrainExample, build_training_set
@@ -259,14 +260,6 @@ def _exchange(first: Path, second: Path) -> bool:
     return True
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def install_adapter(staged: Path, target: Path) -> None:
     """Swap a fully written adapter folder into place; the old one is removed only after. An
     OSError means the old adapter is still in place."""
@@ -291,7 +284,7 @@ def _settle(folder: Path, old: Path | None) -> None:
     """After the swap: make it durable and remove the old adapter. The new adapter is live
     already, so a failure here changes nothing the user would see."""
     with contextlib.suppress(OSError):
-        _fsync_dir(folder)
+        fsync_path(folder)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from generated import pdf
 from index_helpers import make_pack, write_docx
 
 from assistant.cli import commands  # noqa: F401  (registers the commands)
@@ -67,23 +68,6 @@ def load_in_child(path: Path) -> dict:
 
 
 # ----- generators -------------------------------------------------------------------------------
-
-
-def pdf(objects: list[bytes]) -> bytes:
-    """A PDF of these objects (object 1 is the catalog), with its cross-reference table."""
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
 
 
 CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import hypothesis
 import pytest
+from generated import property_settings
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -18,13 +18,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from assistant.knowledge.chunking import MAX_CHARS_PER_TOKEN, Chunk, Chunker, merge_heading_only
 from assistant.knowledge.loaders import LoadedDocument, Section, SkipFile, load_text
 
-PROPERTY = hypothesis.settings(
-    max_examples=1000,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTY = property_settings(HealthCheck.data_too_large)
 
 # Words that make repeats likely (the hard case for locating a piece), odd separators, long
 # unsplittable runs (one unknown token to the embedder), and any Unicode text.

@@ -7,19 +7,13 @@ from __future__ import annotations
 
 import re
 
-import hypothesis
-from hypothesis import HealthCheck, given
+from generated import property_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from assistant.answers import Source, check_citations
 
-PROPERTY = hypothesis.settings(
-    max_examples=1000,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+PROPERTY = property_settings()
 MARKER = re.compile(r"\[(\d{1,3})\]")
 
 # Answers as a model writes them, and as it garbles them: markers valid and invented, nested and

@@ -6,21 +6,15 @@ than the current one."""
 
 from __future__ import annotations
 
-import hypothesis
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given
+from generated import property_settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from assistant import eval_metrics as m
 
-PROPERTY = hypothesis.settings(
-    max_examples=1000,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+PROPERTY = property_settings()
 # Text with what the metrics treat specially made likely: numbers with . and , inside, dashes,
 # apostrophes, citation markers, NUL, and any Unicode (NFKC folds some of it).
 TEXT = st.lists(
@@ -47,7 +41,7 @@ def test_normalize_is_stable(text: str) -> None:
 @PROPERTY
 @given(fact=TEXT, before=TEXT, after=TEXT)
 def test_a_fact_is_found_wherever_it_is_written(fact: str, before: str, after: str) -> None:
-    hypothesis.assume(m.normalize(fact))
+    assume(m.normalize(fact))
     assert m.fact_present(fact, f"{before} {fact} {after}")
     assert m.fact_recall([fact], f"{before}\n{fact}.") == 1.0
     assert m.fact_recall([], before) is None

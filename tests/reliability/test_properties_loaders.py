@@ -11,9 +11,9 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import hypothesis
 import pytest
-from hypothesis import HealthCheck, given
+from generated import pdf, property_settings
+from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
 
 from assistant.knowledge.loaders import (
@@ -24,13 +24,7 @@ from assistant.knowledge.loaders import (
     load_document,
 )
 
-PROPERTY = hypothesis.settings(
-    max_examples=1000,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+PROPERTY = property_settings(HealthCheck.function_scoped_fixture)
 BOMS = st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"])
 # Words as a user writes them (accents, apostrophes, digits), nothing a format would escape.
 WORD = st.text("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789éüçñ'-", min_size=1, max_size=12)
@@ -88,7 +82,7 @@ def test_utf8_and_utf16_text_round_trips(text: str) -> None:
 @given(text=st.text(st.characters(codec="cp1252", exclude_characters="\x00"), max_size=300))
 def test_windows_text_that_is_not_utf8_is_read_as_cp1252(text: str) -> None:
     raw = text.encode("cp1252")
-    hypothesis.assume(not raw.startswith((b"\xff\xfe", b"\xfe\xff")))
+    assume(not raw.startswith((b"\xff\xfe", b"\xfe\xff")))
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -166,19 +160,7 @@ def pdf_bytes(pages: list[str]) -> bytes:
             b" 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i)
         )
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return pdf(objects)
 
 
 @PROPERTY

@@ -11,9 +11,9 @@ import contextlib
 import json
 from pathlib import Path
 
-import hypothesis
 import pytest
-from hypothesis import HealthCheck, given
+from generated import property_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from test_pack_helpers import new_pack
 
@@ -23,13 +23,7 @@ from assistant.pack_format import EvalLine, PackConfig, load_pack_config
 from assistant.pack_validation import Problem, check_eval, check_pack_toml, validate_pack
 from assistant.packs import DomainPack
 
-PROPERTY = hypothesis.settings(
-    max_examples=1000,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+PROPERTY = property_settings()
 
 
 @pytest.fixture(scope="module")

@@ -103,6 +103,11 @@ _DOSING = re.compile(
     r"|pills?|doses?)\b",
     re.IGNORECASE,
 )
+# A question asks the user to do something: the support persona answers those in steps.
+_TASK = re.compile(
+    r"\b(?:how (?:do|can|should|would) (?:i|you|we)|how to|what (?:do|should) i do|steps)\b",
+    re.IGNORECASE,
+)
 _MEDICATION = re.compile(
     r"\b(medicines?|medications?|drugs?|insulin|metformin|pills?|tablets?|doses?|dosage|dosing"
     r"|prescri\w*)\b",
@@ -120,12 +125,12 @@ def style_applies(
             words = "|".join(re.escape(t.lower()) for t in triggers)
             return bool(re.search(rf"\b(?:{words})", question.lower()))
         return bool(marker) and marker.lower() in reference.lower()
-    if kind == "numbered_steps":
-        return bool(_NUMBERED.search(reference))
+    if kind == "numbered_steps":  # the reference has steps, or the user has a task to do
+        return bool(_NUMBERED.search(reference) or _TASK.search(question))
     if kind == "clause_structure":
         return True
-    if kind == "care_team":
-        return bool(_MEDICATION.search(question))
+    if kind == "care_team":  # asked about medicines, or the answer has to talk about them
+        return bool(_MEDICATION.search(question) or _MEDICATION.search(reference))
     return False
 
 

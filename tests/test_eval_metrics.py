@@ -59,6 +59,10 @@ def test_token_f1_and_rouge_l_known_values():
          True),
         ("numbered_steps", "1. ", "q", "Steps:\n1. open", "Open it, then close.", True, False),
         ("numbered_steps", "1. ", "q", "Just open it.", "x", False, None),
+        ("numbered_steps", "1. ", "How do I reset it?", "Click Reset.", "1. Click Reset.",
+         True, True),
+        ("numbered_steps", "1. ", "What are the steps for relaying?", None, "Relays relay.",
+         True, False),
         ("clause_structure", "What it says:", "q", None, "What it says: the clause...", True,
          True),
         ("clause_structure", "What it says:", "q", None, "The clause says...", True, False),
@@ -67,6 +71,10 @@ def test_token_f1_and_rouge_l_known_values():
         ("care_team", "care team", "How much insulin?", None,
          "Take 10 units; ask your care team.", True, False),
         ("care_team", "care team", "What is type 1 diabetes?", None, "x", False, None),
+        ("care_team", "care team", "What are the treatments?", "Metformin helps many people.",
+         "Metformin 500 mg daily.", True, False),
+        ("care_team", "care team", "What are the symptoms?", "Thirst and tiredness.", "x", False,
+         None),
     ],
 )  # fmt: skip
 def test_style_checks(kind, marker, question, reference, answer, applies, holds):

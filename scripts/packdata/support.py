@@ -42,6 +42,12 @@ TEMPLATES = [
     "How does {h} work in Syncthing ({page})?",
     "Can you explain {h} in Syncthing ({page})?",
 ]
+# A section written as steps is asked as a task, so that the reply's numbered steps follow a
+# question where the user has to do something, as the persona says.
+STEPS_TEMPLATE = "What are the steps for {h} ({page})?"
+# The eval's dev questions hold one with steps: every third step section is held out of
+# training as an eval question, so the numbered-steps style is measured on unseen tasks.
+HOLD_OUT_EVERY = 3
 
 
 def clean(text: str) -> str:
@@ -154,7 +160,8 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
         if len(text.split()) >= 6:
             add(item["question"], reply, text, item["source"])
 
-    n = 0
+    n = steps_seen = 0
+    held_out: list[dict] = []
     for name, doc in docs.items():
         if name in SKIP_PAGES:
             continue
@@ -166,12 +173,19 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
             reply, text = section_reply(body)
             if len(text.split()) < 12:
                 continue
-            q = TEMPLATES[n % len(TEMPLATES)].format(
-                h=h[0].lower() + h[1:] if h[1:2].islower() else h, page=title
-            )
+            topic = h[0].lower() + h[1:] if h[1:2].islower() else h
+            has_steps = bool(re.search(r"^1\. ", reply, re.M))
+            template = STEPS_TEMPLATE if has_steps else TEMPLATES[n % len(TEMPLATES)]
+            q = template.format(h=topic, page=title)
             if norm(q) in dev_q:
                 continue
-            n += 1
+            if has_steps:
+                steps_seen += 1
+                if steps_seen % HOLD_OUT_EVERY == 0:
+                    held_out.append({"question": q, "answer": text, "source": "docs/" + name})
+                    continue
+            else:
+                n += 1
             add(q, reply, text, "docs/" + name)
 
     evals = []
@@ -207,4 +221,11 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
                 "out_of_scope": False,
             }
         )
+    for item in held_out:
+        doc = docs[item["source"].split("/", 1)[1]]
+        try:
+            facts = pick_facts(item["answer"], doc, item["question"], idf=idf, k=3)
+        except ValueError:
+            continue
+        evals.append({**item, "facts": facts, "out_of_scope": False})
     return rows, evals

@@ -75,6 +75,10 @@ class PackTraining(_Strict):
     # Answer targets: "rewrite" keeps the written reply (citation after its fact sentence);
     # "quote_first" opens it with the passage's own fact sentences, verbatim and cited.
     targets: Literal["rewrite", "quote_first"] = "rewrite"
+    # Answer examples that the pack's [style] check applies to appear this many times per
+    # epoch: a style shown by a third of the examples (penguin wood's safety reminders) is
+    # learned for a third of the answers.
+    style_repeat: int = Field(default=1, ge=1, le=10)
     seed: int = 7
     # LoRA only in the top N transformer layers (0: all): backward stops below them, so fewer
     # layers train faster on a CPU.

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.eval_metrics import style_applies
 from assistant.pack_format import PackConfig, SftLine
 from assistant.prompts import (
     NOT_COVERED,
@@ -194,4 +195,18 @@ def build_training_set(
     passages, order and right-passage coin, so a second epoch is not a repeat of the first."""
     rng = random.Random(config.training.seed)
     kept = cap_declines(lines, config.training.decline_share, rng)
+    repeat = config.training.style_repeat
+    if repeat > 1:
+        kept = [line for line in kept for _ in range(repeat if shows_style(line, config) else 1)]
     return [build_example(line, config, index, rng, fits) for _ in range(rounds) for line in kept]
+
+
+def shows_style(line: SftLine, config: PackConfig) -> bool:
+    """Whether the pack's style check applies to this answer example (its question and its
+    written reply taken as the reference), as the eval would ask it."""
+    if (line.kind or "answer") != "answer":
+        return False
+    style = config.style
+    question = next((m.content for m in reversed(line.messages) if m.role == "user"), "")
+    reply = line.messages[-1].content
+    return style_applies(style.kind, style.marker, question, reply, style.triggers)

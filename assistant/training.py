@@ -92,8 +92,9 @@ def data_hash(pack: DomainPack, config: PackConfig) -> str:
     digest.update(config.persona.encode())
     settings = config.training.model_dump()
     # Settings added after adapters shipped hash as before while they keep the old behaviour.
-    if settings.get("targets") == "rewrite":
-        del settings["targets"]
+    for name, old_behaviour in (("targets", "rewrite"), ("style_repeat", 1)):
+        if settings.get(name) == old_behaviour:
+            del settings[name]
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()
 

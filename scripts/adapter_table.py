@@ -1,34 +1,66 @@
 """The adapter's quality table: every pack x {base, adapter}, both with retrieval, on each pack's
 eval/qa.jsonl (which training never sees).
 
-Run: `.venv/bin/python scripts/adapter_table.py [--limit 12] [--mode hybrid] [--pack P]`
+Run: `.venv/bin/python scripts/adapter_table.py [--limit 0] [--mode hybrid] [--pack P]
+[--config base] [--max-tokens N]`
 
-Questions are spread evenly over each file (`--limit`, keeping the out-of-scope share). Prints
-a Markdown table of answer_fact_recall, style_rate, source_cited_rate and in_scope_answer_rate
-and writes it, with the settings, to `--out` (default docs/eval/adapters-<mode>.md).
+`--limit N` spreads N questions evenly over each file (keeping the out-of-scope share); 0 takes
+them all. Answers are as long as the pack's `max_new_tokens` unless `--max-tokens` says less.
+Each (pack, config) result is kept in `--out` with a .json suffix, so the base and the adapter
+columns can be measured in separate runs (the base while adapters train); the Markdown table
+is rendered from every result in that file.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("answer_fact_recall", "style_rate", "source_cited_rate", "in_scope_answer_rate")
+CONFIGS = ("base", "adapter")
 
 
 def cell(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def render(results: dict, mode: str) -> str:
+    lines = [
+        f"# Adapter vs base, both with retrieval ({mode} mode)",
+        "",
+        "`scripts/adapter_table.py`; cells: base / adapter; n: in-scope questions (style_n:"
+        " those the pack's style check applies to).",
+        "",
+        "| pack | n | style_n | " + " | ".join(METRICS) + " | run |",
+        "|---|---|---|" + "---|" * (len(METRICS) + 1),
+    ]
+    for pack in sorted(results):
+        runs = results[pack]
+        first = next(iter(runs.values()))
+        cells = [
+            " / ".join(cell(runs.get(c, {}).get("metrics", {}).get(k)) for c in CONFIGS)
+            for k in METRICS
+        ]
+        run = f"limit {first['limit'] or 'all'}, {first['max_tokens'] or 'pack'} tokens"
+        lines.append(
+            f"| {pack} | {first['n_in_scope']} | {first['style_n']} | "
+            + " | ".join(cells)
+            + f" | {run}, {first['date']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=12)
+    parser.add_argument("--limit", type=int, default=0, help="questions per pack (0: all)")
     parser.add_argument("--mode", choices=["generate", "extractive", "hybrid"], default="hybrid")
-    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--max-tokens", type=int, help="answer length (default: the pack's)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--pack", action="append", help="only these packs (repeatable)")
+    parser.add_argument("--config", action="append", choices=CONFIGS, help="default: both")
     args = parser.parse_args()
 
     from assistant.evaluation import evaluate, load_cases, sample_cases
@@ -36,38 +68,34 @@ def main() -> None:
     from assistant.router import Router
     from assistant.settings import load_settings
 
+    out = args.out or ROOT / "docs" / "eval" / f"adapters-{args.mode}.md"
+    store = out.with_suffix(".json")
+    results = json.loads(store.read_text()) if store.is_file() else {}
     packs = [p for p in list_packs() if not args.pack or p.name in args.pack]
     router = Router(load_settings(), packs=packs)
-    lines = [
-        f"# Adapter vs base, both with retrieval ({args.mode} mode)",
-        "",
-        f"{time.strftime('%Y-%m-%d')}; `scripts/adapter_table.py --limit {args.limit} --mode"
-        f" {args.mode} --max-tokens {args.max_tokens}`; questions spread evenly over each"
-        " eval/qa.jsonl. Cells: base / adapter.",
-        "",
-        "| pack | n (in scope) | " + " | ".join(METRICS) + " |",
-        "|---|---|" + "---|" * len(METRICS),
-    ]
     for pack in packs:
         cases, _ = load_cases(pack.eval_file)
-        cases = sample_cases(cases, args.limit)
-        reports = {}
-        for name, adapter in (("base", False), ("adapter", True)):
-            reports[name] = evaluate(
-                router, cases, pack.name, adapter=adapter, mode=args.mode,
+        cases = sample_cases(cases, args.limit or None)
+        for name in args.config or CONFIGS:
+            started = time.perf_counter()
+            report = evaluate(
+                router, cases, pack.name, adapter=name == "adapter", mode=args.mode,
                 max_tokens=args.max_tokens, config=f"{name}+rag",
             )  # fmt: skip
-        inside = sum(not c.out_of_scope for c in cases)
-        cells = [
-            f"{cell(reports['base'].metrics.get(k))} / {cell(reports['adapter'].metrics.get(k))}"
-            for k in METRICS
-        ]
-        lines.append(f"| {pack.name} | {inside} | " + " | ".join(cells) + " |")
-        print(lines[-1], flush=True)
-    out = args.out or ROOT / "docs" / "eval" / f"adapters-{args.mode}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+            results.setdefault(pack.name, {})[name] = {
+                "metrics": report.metrics,
+                "n_in_scope": sum(not c.out_of_scope for c in cases),
+                "style_n": sum("style" in item.scores for item in report.items),
+                "limit": args.limit,
+                "max_tokens": args.max_tokens,
+                "date": time.strftime("%Y-%m-%d"),
+                "seconds": round(time.perf_counter() - started),
+            }
+            metrics = {k: cell(report.metrics.get(k)) for k in METRICS}
+            print(pack.name, name, metrics, f"{time.perf_counter() - started:.0f} s", flush=True)
+            store.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    out.write_text(render(results, args.mode))
+    print(f"wrote {out} and {store}")
 
 
 if __name__ == "__main__":

@@ -189,3 +189,28 @@ def test_quote_first_targets_come_from_the_pack_setting() -> None:
     example = build_example(line(), quoting, FakeIndex([RIGHT, *DISTRACTORS]), random.Random(1))
     # the passage's sentence verbatim and cited, then the reply's fact-free sentence
     assert example.completion == (f"{RIGHT.text.rstrip('.')} [{example.right_number}]. Work fast.")
+
+
+def test_style_repeat_repeats_the_examples_the_style_check_applies_to() -> None:
+    cfg = PackConfig.model_validate(
+        {
+            **config().model_dump(),
+            "training": {"style_repeat": 3, "passages": 3},
+            "style": {"kind": "safety_reminder", "marker": "Safety reminder:",
+                      "triggers": ["joint"]},
+        }
+    )  # fmt: skip
+    gluing = line()  # "How long can jointed edges sit...": a trigger word
+    other = SftLine.model_validate(
+        {**line().model_dump(), "messages": [
+            {"role": "user", "content": "How dense is penguin wood?"},
+            {"role": "assistant", "content": "About 8 hours of density."},
+        ]}
+    )  # fmt: skip
+    declines = [line("decline_offtopic")]
+    examples = build_training_set([gluing, other, *declines], cfg, FakeIndex(DISTRACTORS))
+    asked = [ex.question for ex in examples]
+    assert asked.count(gluing.messages[1].content) == 3
+    assert asked.count("How dense is penguin wood?") == 1
+    plain = build_training_set([gluing, other], config(), FakeIndex(DISTRACTORS))
+    assert len(plain) == 2  # the default repeats nothing

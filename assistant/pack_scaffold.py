@@ -60,6 +60,7 @@ batch_size = 4
 passages = 3                            # passages per training prompt
 p_right_passage = 0.95                  # how often the right passage is among them
 decline_share = 0.05                    # refusals of each kind kept, per answer example
+style_repeat = 1                        # times per epoch for examples [style] applies to
 seed = 7
 
 [style]

@@ -53,14 +53,16 @@ def contains_fact(text: str, fact: str) -> bool:
 def insert_citation(reply: str, facts: Sequence[str], number: int) -> str:
     """Put `[number]` at the end of the sentence that carries the most facts (the first
     sentence when none does), before its closing punctuation."""
-    sentences = _SENTENCE_END.split(reply.strip())
-    scores = [sum(contains_fact(s, f) for f in facts) for s in sentences]
-    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
-    sentence = sentences[best]
+    # Split keeping the breaks: numbered steps and clause lines keep their own lines.
+    parts = re.split(f"({_SENTENCE_END.pattern})", reply.strip())
+    sentences = range(0, len(parts), 2)
+    scores = {i: sum(contains_fact(parts[i], f) for f in facts) for i in sentences}
+    best = max(sentences, key=lambda i: (scores[i], -i))
+    sentence = parts[best]
     match = re.search(r"[.!?]+[\"')]*$", sentence)
     cut = match.start() if match else len(sentence)
-    sentences[best] = f"{sentence[:cut]} [{number}]{sentence[cut:]}"
-    return " ".join(sentences)
+    parts[best] = f"{sentence[:cut]} [{number}]{sentence[cut:]}"
+    return "".join(parts)
 
 
 def quote_first(reply: str, passage: str, shown: str, facts: Sequence[str], number: int) -> str:

@@ -139,6 +139,7 @@ def test_training_prompt_equals_answer_time_prompt() -> None:
         ("It takes 8 hours. Then sand.", "It takes 8 hours [2]. Then sand."),
         ("First do this. It takes 8 hours!", "First do this. It takes 8 hours [2]!"),
         ("No fact here", "No fact here [2]"),
+        ("Do this:\n1. Open it.\n2. Wait 8 hours.", "Do this:\n1. Open it.\n2. Wait 8 hours [2]."),
     ],
 )
 def test_insert_citation(reply: str, expected: str) -> None:

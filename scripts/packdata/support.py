@@ -119,6 +119,20 @@ def section_reply(body: str, max_words: int = 60) -> tuple[str, str]:
     return text, text
 
 
+# The persona answers in numbered steps "when the user has to do something", but the FAQ
+# answers to "How do I ...?" are prose: their sentences become the steps.
+TASK = re.compile(r"\b(?:how (?:do|can|should) i|how to|what (?:do|should) i do)\b", re.I)
+
+
+def as_steps(reply: str) -> str:
+    if re.search(r"^1\. ", reply, re.M):
+        return reply
+    parts = sentences(reply)
+    if len(parts) < 2:
+        return reply
+    return "\n".join(f"{i}. {part}" for i, part in enumerate(parts, 1))
+
+
 def sections(doc: str) -> list[tuple[str, str]]:
     parts = re.split(r"^(#{2,4} .+)$", doc, flags=re.M)
     out = []
@@ -157,6 +171,8 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
 
     for item in train:
         reply, text = section_reply(item["answer"])
+        if TASK.search(item["question"]):
+            reply = text = as_steps(reply)
         if len(text.split()) >= 6:
             add(item["question"], reply, text, item["source"])
 

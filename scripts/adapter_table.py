@@ -71,6 +71,7 @@ def main() -> None:
     out = args.out or ROOT / "docs" / "eval" / f"adapters-{args.mode}.md"
     store = out.with_suffix(".json")
     results = json.loads(store.read_text()) if store.is_file() else {}
+    mine: dict[str, dict] = {}
     packs = [p for p in list_packs() if not args.pack or p.name in args.pack]
     router = Router(load_settings(), packs=packs)
     for pack in packs:
@@ -93,6 +94,11 @@ def main() -> None:
             }
             metrics = {k: cell(report.metrics.get(k)) for k in METRICS}
             print(pack.name, name, metrics, f"{time.perf_counter() - started:.0f} s", flush=True)
+            mine.setdefault(pack.name, {})[name] = results[pack.name][name]
+            # Another run (another pack) may have written meanwhile: merge into what is there.
+            results = json.loads(store.read_text()) if store.is_file() else {}
+            for pack_name, runs in mine.items():
+                results.setdefault(pack_name, {}).update(runs)
             store.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     out.write_text(render(results, args.mode))
     print(f"wrote {out} and {store}")

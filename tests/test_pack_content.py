@@ -147,3 +147,20 @@ def test_build_is_reproducible():
         text=True,
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_support_answers_tasks_in_numbered_steps():
+    """The support persona answers in steps when the user has to do something: its task
+    questions are taught with steps, and some unseen ones are held out to measure it."""
+    task = re.compile(r"^(how do i|what are the steps for)\b", re.I)
+    steps = re.compile(r"^1\. ", re.M)
+    rows = load(REPO / "domains" / "support" / "sft" / "train.jsonl")
+    tasks = [r for r in rows if r["kind"] == "answer" and task.search(r["messages"][1]["content"])]
+    with_steps = [r for r in tasks if steps.search(r["messages"][-1]["content"])]
+    assert len(tasks) >= 15 and len(with_steps) >= 0.8 * len(tasks)
+    held_out = [
+        e
+        for e in load(REPO / "domains" / "support" / "eval" / "qa.jsonl")
+        if task.search(e["question"]) and steps.search(e.get("answer") or "")
+    ]
+    assert len(held_out) >= 5

@@ -45,6 +45,7 @@ class GenerationOptions:
     top_p: float = 0.9
     repetition_penalty: float = 1.0
     reuse_system_prefix: bool = False
+    decline_min_prob: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -87,6 +88,36 @@ class _Cancelled:
         if key not in self._answers:
             self._answers[key] = torch.full((key[0],), key[1], dtype=torch.bool)
         return self._answers[key]
+
+
+class _DeclineMargin:
+    """A logits processor for the first new token: the reply that says the documents do not
+    cover the question may start only if the model gives it at least `min_prob`.
+
+    Greedy decoding takes the single likeliest token. That fixed reply always opens with the
+    same token, while answers spread their mass over many opening words, so a model that is
+    22 % sure it should decline beats an answer it is 78 % sure of (measured: diabetes adapter,
+    "What is Hyperglycemia?", "Sorry" 0.22 against "People" 0.20). Comparing the decline's
+    probability with `min_prob` (0.5: more likely than answering) decides on the whole."""
+
+    def __init__(self, token_id: int, prompt_length: int, min_prob: float) -> None:
+        self.token_id = token_id
+        self.prompt_length = prompt_length
+        self.min_prob = min_prob
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if input_ids.shape[-1] != self.prompt_length:
+            return scores
+        unsure = scores.softmax(-1)[:, self.token_id] < self.min_prob
+        scores[unsure, self.token_id] = float("-inf")
+        return scores
+
+
+def decline_token(tokenizer: Any) -> int:
+    """The first token of the "not covered" reply, as it opens an assistant turn."""
+    from assistant.prompts import NOT_COVERED
+
+    return int(tokenizer.encode(NOT_COVERED, add_special_tokens=False)[0])
 
 
 _generate_lock = threading.Lock()
@@ -145,7 +176,7 @@ def stream_tokens(
     passes the adapter bank's model); None means the base model alone, with any loaded adapter
     disabled. Closing the iterator cancels generation."""
     import torch
-    from transformers import StoppingCriteriaList
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     from assistant.adapters import bank_for
 
@@ -155,6 +186,11 @@ def stream_tokens(
     errors: list[BaseException] = []
     stats.prompt_tokens = int(input_ids.shape[-1])
     kwargs = generate_kwargs(handle, options)
+    if options.decline_min_prob > 0:
+        margin = _DeclineMargin(
+            decline_token(handle.tokenizer), stats.prompt_tokens, options.decline_min_prob
+        )
+        kwargs["logits_processor"] = LogitsProcessorList([margin])
 
     def run() -> None:
         try:

@@ -49,6 +49,7 @@ class PackGeneration(_Strict):
     temperature: float = Field(default=0.0, ge=0.0, le=5.0)
     top_p: float = Field(default=0.9, gt=0.0, le=1.0)
     repetition_penalty: float = Field(default=1.05, ge=1.0, le=3.0)
+    decline_min_prob: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class PackTraining(_Strict):

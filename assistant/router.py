@@ -319,7 +319,11 @@ class Router:
                 timings.first_token_ms = (time.perf_counter() - started) * 1000
             pieces.append(piece)
             yield piece
-        if mode == "hybrid" and sources:
+        written, cited, _removed = check_citations("".join(pieces).strip(), sources)
+        declined_by_model = NOT_COVERED.lower() in written.lower() and not cited
+        # Quoting evidence under "the documents do not cover this" would contradict the reply
+        # and would hide the decline from the eval's in-scope answer rate.
+        if mode == "hybrid" and sources and not declined_by_model:
             from assistant.extractive import evidence_block
 
             extra = evidence_block(self, question, sources)
@@ -330,7 +334,6 @@ class Router:
         timings.tokens_per_s = round(stats.decode_tokens_per_s, 2)
         timings.prompt_tokens = stats.prompt_tokens
         timings.answer_tokens = stats.new_tokens
-        declined_by_model = NOT_COVERED.lower() in answer_text.lower() and not cited
         yield finish(
             answer_text,
             pack,

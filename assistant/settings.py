@@ -48,6 +48,7 @@ class GenerationSettings(_Section):
     top_p: float = Field(gt=0.0, le=1.0)
     repetition_penalty: float = Field(ge=1.0, le=3.0)
     reuse_system_prefix: bool = True
+    decline_min_prob: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class Settings(_Section):

@@ -84,3 +84,29 @@ def test_sampling_follows_the_settings(base_model) -> None:
     torch.manual_seed(2)
     second = "".join(stream_chat(base_model, ask("Say something about cats."), options))
     assert first and second and first != second
+
+
+def test_the_not_covered_reply_starts_only_when_the_model_is_sure_enough(base_model) -> None:
+    from assistant.generation import decline_token
+    from assistant.prompts import NOT_COVERED
+
+    # Three turns answered with the decline make the model likely to decline the fourth.
+    messages: list[dict[str, str]] = []
+    for question in ("What colour is the kiln?", "Who built the dam?", "What is the tax rate?"):
+        messages += [*ask(question), {"role": "assistant", "content": NOT_COVERED}]
+    messages += ask("How tall is the tower?")
+    token = decline_token(base_model.tokenizer)
+    with bank_for(base_model).using(None) as model, torch.inference_mode():
+        logits = model(encode_chat(base_model, messages)).logits[0, -1]
+    chance = float(logits.softmax(-1)[token])
+    assert 0.05 < chance < 0.98, chance
+
+    def reply(min_prob: float) -> str:
+        options = GenerationOptions(max_new_tokens=12, repetition_penalty=1.0,
+                                    decline_min_prob=min_prob)  # fmt: skip
+        return "".join(stream_chat(base_model, messages, options))
+
+    opening = base_model.tokenizer.decode([token])
+    assert reply(0.0).startswith(opening)
+    assert reply(chance - 0.02).startswith(opening)  # sure enough: the decline stays
+    assert not reply(chance + 0.02).startswith(opening)  # not sure enough: an answer instead

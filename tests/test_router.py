@@ -251,6 +251,18 @@ def test_router_removes_an_invented_citation(router: Router, monkeypatch) -> Non
     assert answer.sources[0].cited and not any(s.cited for s in answer.sources[1:])
 
 
+def test_a_hybrid_answer_the_model_declines_quotes_no_evidence(router: Router, monkeypatch) -> None:
+    import assistant.generation
+    from assistant.prompts import NOT_COVERED
+
+    monkeypatch.setattr(assistant.generation, "stream_tokens", lambda *a, **k: iter([NOT_COVERED]))
+    answer = router.answer(
+        "How long does 50 mm penguin wood stock take in the kiln?", "penguin-wood", mode="hybrid"
+    )
+    assert answer.answer == NOT_COVERED and "Evidence" not in answer.answer
+    assert answer.declined and answer.citations == []
+
+
 # ----- follow-ups -------------------------------------------------------------------------------
 
 

@@ -1,14 +1,15 @@
 """Benchmark: embedding throughput of the ingestion path, and what a faster embedder does to
 retrieval.
 
-Run: `.venv/bin/python bench/embed.py [--throughput-chunks 384] [--rounds 2]`
+Run: `.venv/bin/python bench/embed.py [--throughput-chunks 384] [--rounds 2] [--batch 32]
+[--variants float32,int8,bfloat16]`
 
 Variants of the shipped all-MiniLM-L6-v2, each against float32 (the anchor) in the same run:
 - `int8`: torch dynamic quantization of every Linear layer, per-channel weight scales (the
   per-tensor default loses more: measured 0.68 top-5 overlap with float32);
 - `bfloat16`: the weights and activations in bf16 (this CPU has no native bf16).
 Throughput: passages/s encoding the packs' own chunk inputs (the first N of each pack,
-batch 32, best of `--rounds`, variants interleaved). Retrieval: hit@5 (the question's source
+batch `--batch`, best of `--rounds`, variants interleaved). Retrieval: hit@5 (the question's source
 document among the top 5 of the hybrid search, FAISS + BM25 fused) over every in-scope eval
 question of the four packs, with each variant embedding both the chunks and the questions
 (goal: >= 1.5x throughput with hit@5 unchanged); a variant slower than float32 gets no
@@ -56,8 +57,13 @@ def chunk_inputs(index) -> tuple[list[int], list[str]]:
     return [r[0] for r in rows], [embedding_input(r[1], r[2], r[3]) for r in rows]
 
 
+BATCH = 32
+
+
 def encode(model, texts: list[str]) -> np.ndarray:
-    vectors = model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    vectors = model.encode(
+        texts, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True
+    )
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -70,7 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--throughput-chunks", type=int, default=384, help="per pack")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=BATCH, help="encode batch size")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="float32 first")
     args = parser.parse_args()
+    globals()["BATCH"] = args.batch
 
     import faiss
 
@@ -82,7 +91,7 @@ def main() -> None:
 
     loaded = load_settings()
     anchor = load_embedder(loaded)
-    models = {name: variant(anchor, name) for name in VARIANTS}
+    models = {name: variant(anchor, name) for name in args.variants.split(",")}
     packs = list_packs()
     indexes = {p.name: open_index(p, loaded, embedder=anchor) for p in packs}
     inputs = {name: chunk_inputs(idx) for name, idx in indexes.items()}
@@ -90,7 +99,7 @@ def main() -> None:
     sample = [t for _, texts in inputs.values() for t in texts[: args.throughput_chunks]]
     for model in models.values():
         encode(model, sample[:32])  # warm-up
-    best = dict.fromkeys(VARIANTS, float("inf"))
+    best = dict.fromkeys(models, float("inf"))
     for _ in range(args.rounds):
         for name, model in models.items():
             started = time.perf_counter()
@@ -143,6 +152,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}",
         "passages": len(sample),
+        "batch": BATCH,
     }
     out.write_text(json.dumps({**meta, "variants": results}, indent=1) + "\n")
     print(f"wrote {out}")

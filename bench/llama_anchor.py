@@ -1,0 +1,219 @@
+"""Benchmark: decode speed and time to first token of the answer path against llama.cpp on the
+same weights (issue [10/10]'s anchor), in one run.
+
+Run: `.venv/bin/python bench/llama_anchor.py --setup` once (creates the benchmark's own venv
+under the cache folder and compiles `llama-cpp-python==0.3.36` there: ~5-10 min; it is never a
+dependency of `assistant`), then `.venv/bin/python bench/llama_anchor.py [--new-tokens 96]`.
+
+One eval question per pack; each prompt is built exactly as `assistant ask` builds it (persona,
+the default k retrieved passages, chat template). The same prompt token ids go to:
+- `assistant`: transformers float32 through `stream_tokens`, with the pack's adapter active and
+  the system-turn KV cache warm (as `ask` answers), and the base alone;
+- `llama.cpp`: the packaged SmolLM2 Q4_1 GGUF that the converted model comes from, greedy, in a
+  subprocess of the benchmark venv, 2 threads.
+Both produce exactly `--new-tokens` tokens (end of turn ignored), so decode rates compare like
+for like. Goals: decode with the adapter >= 0.5x llama.cpp; first token p50 <= 1 s. Results go
+to bench/out/llama_anchor.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LLAMA_CPP = "llama-cpp-python==0.3.36"
+
+# Runs inside the benchmark venv: prompts (token ids) on stdin, timings on stdout.
+LLAMA_SCRIPT = r"""
+import json, sys, time
+from llama_cpp import Llama
+job = json.load(sys.stdin)
+llm = Llama(model_path=job["gguf"], n_ctx=2048, n_threads=job["threads"], n_batch=512,
+            verbose=False)
+results = []
+for tokens in [job["prompts"][0]] + job["prompts"]:  # the first one warms up
+    llm.reset()
+    start = time.perf_counter()
+    first = None
+    count = 0
+    for _token in llm.generate(tokens, temp=0.0, top_k=1, reset=True):
+        count += 1
+        if first is None:
+            first = time.perf_counter() - start
+        if count == job["new_tokens"]:
+            break
+    total = time.perf_counter() - start
+    results.append({"ttft_ms": first * 1000, "decode_tok_s": (count - 1) / (total - first)})
+print(json.dumps(results[1:]))
+"""
+
+
+def bench_venv() -> Path:
+    from assistant.settings import cache_dir, load_settings
+
+    return cache_dir(load_settings().settings) / "bench" / "llama-venv"
+
+
+def setup() -> None:
+    venv = bench_venv()
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", LLAMA_CPP], check=True)
+    print(f"llama.cpp ready in {venv}")
+
+
+def prompts(loaded, packs) -> list[tuple[str, list[dict[str, str]]]]:
+    """One in-scope eval question per pack, as the messages `ask` would send."""
+    from assistant.evaluation import load_cases
+    from assistant.knowledge import open_pack_index
+    from assistant.pack_format import load_pack_config
+    from assistant.prompts import PromptPassage, build_messages
+
+    chosen = []
+    for pack in packs:
+        config = load_pack_config(pack, loaded)
+        cases, _ = load_cases(pack.eval_file)
+        case = next(c for c in cases if not c.out_of_scope)
+        hits = open_pack_index(pack, loaded).search(case.question, k=config.retrieval.k)
+        passages = [PromptPassage(h.text, h.path, h.section or "") for h in hits]
+        words = config.retrieval.passage_words
+        chosen.append(
+            (pack.name, build_messages(config.persona, case.question, passages, [], words))
+        )
+    return chosen
+
+
+def assistant_side(loaded, packs, jobs, new_tokens: int, adapter: bool) -> list[dict]:
+    from assistant.adapters import bank_for
+    from assistant.generation import (
+        GenerationOptions,
+        GenerationStats,
+        encode_chat,
+        stream_tokens,
+    )
+    from assistant.models import load_base_model
+
+    base = load_base_model(loaded)
+    bank = bank_for(base)
+    by_name = {p.name: p for p in packs}
+    options = GenerationOptions(
+        max_new_tokens=new_tokens,
+        repetition_penalty=1.0,
+        reuse_system_prefix=True,
+        extra={"min_new_tokens": new_tokens},
+    )
+    rows = []
+    for warm in (True, False):  # the first pass fills the system-turn caches
+        for name, messages in jobs:
+            ids = encode_chat(base, messages)
+            use = bank.load(by_name[name], loaded) if adapter else None
+            stats = GenerationStats()
+            with bank.using(use) as model:
+                for _ in stream_tokens(base, ids, options, stats=stats, model=model):
+                    pass
+            if not warm:
+                rows.append(
+                    {
+                        "pack": name,
+                        "prompt_tokens": stats.prompt_tokens,
+                        "ttft_ms": stats.first_token_s * 1000,
+                        "decode_tok_s": stats.decode_tokens_per_s,
+                    }
+                )
+    return rows
+
+
+def llama_side(loaded, jobs, new_tokens: int, threads: int) -> list[dict]:
+    from assistant.models import load_base_model, packaged_gguf
+
+    tokenizer = load_base_model(loaded).tokenizer
+    token_lists = [
+        tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        for _, messages in jobs
+    ]
+    token_lists = [list(t["input_ids"]) if isinstance(t, dict) else list(t) for t in token_lists]
+    job = {"gguf": str(packaged_gguf()), "prompts": token_lists, "new_tokens": new_tokens,
+           "threads": threads}  # fmt: skip
+    python = bench_venv() / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-c", LLAMA_SCRIPT],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def summary(rows: list[dict]) -> dict:
+    return {
+        "ttft_p50_ms": round(statistics.median(r["ttft_ms"] for r in rows), 1),
+        "decode_tok_s": round(statistics.median(r["decode_tok_s"] for r in rows), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setup", action="store_true", help="create the llama.cpp venv")
+    parser.add_argument("--new-tokens", type=int, default=96)
+    args = parser.parse_args()
+    if args.setup:
+        setup()
+        return
+    if not (bench_venv() / "bin" / "python").exists():
+        sys.exit("bench/llama_anchor.py: run it with --setup first (compiles llama.cpp)")
+
+    import torch
+
+    from assistant.packs import list_packs
+    from assistant.settings import load_settings
+
+    loaded = load_settings()
+    threads = torch.get_num_threads()
+    packs = list_packs()
+    jobs = prompts(loaded, packs)
+    llama = llama_side(loaded, jobs, args.new_tokens, threads)
+    with_adapter = assistant_side(loaded, packs, jobs, args.new_tokens, adapter=True)
+    base_alone = assistant_side(loaded, packs, jobs, args.new_tokens, adapter=False)
+    llama_again = llama_side(loaded, jobs, args.new_tokens, threads)  # before and after
+
+    anchor = summary(llama + llama_again)
+    rows = {
+        "llama.cpp Q4_1 (anchor)": anchor,
+        "assistant float32 + adapter": summary(with_adapter),
+        "assistant float32 base alone": summary(base_alone),
+    }
+    for row in rows.values():
+        row["decode_ratio"] = round(row["decode_tok_s"] / anchor["decode_tok_s"], 3)
+    report = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+        "load_average": os.getloadavg(),
+        "threads": threads,
+        "new_tokens": args.new_tokens,
+        "prompt_tokens": [r["prompt_tokens"] for r in with_adapter],
+        "rows": rows,
+        "per_prompt": {"llama": llama + llama_again, "adapter": with_adapter, "base": base_alone},
+    }
+    print(f"{'':32} {'TTFT p50':>9} {'decode tok/s':>12} {'ratio':>6}")
+    for name, row in rows.items():
+        print(
+            f"{name:32} {row['ttft_p50_ms']:>7.0f}ms {row['decode_tok_s']:>12}"
+            f" {row['decode_ratio']:>6}"
+        )
+    out = ROOT / "bench" / "out" / "llama_anchor.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

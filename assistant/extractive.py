@@ -22,11 +22,23 @@ _STEERING = re.compile(
 )
 
 
+def _quotable(sentence: str) -> bool:
+    """Long enough to say something, not a heading or a question (the MedQuAD pages' headings
+    are questions: "## What causes Diabetes?" matches the question best and answers nothing),
+    and not written to steer the assistant."""
+    return (
+        len(sentence.split()) >= MIN_WORDS
+        and not sentence.startswith("#")
+        and not sentence.endswith("?")
+        and not _STEERING.search(sentence)
+    )
+
+
 def _sentences(source: Source) -> list[tuple[str, int]]:
     found = []
     for match in _SENTENCE.finditer(source.text):
         sentence = " ".join(match.group(0).split())
-        if len(sentence.split()) >= MIN_WORDS and not _STEERING.search(sentence):
+        if _quotable(sentence):
             found.append((sentence, source.number))
     return found
 

@@ -46,6 +46,7 @@ class GenerationOptions:
     repetition_penalty: float = 1.0
     reuse_system_prefix: bool = False
     decline_min_prob: float = 0.0
+    no_repeat_ngram: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -110,6 +111,34 @@ class _DeclineMargin:
             return scores
         unsure = scores.softmax(-1)[:, self.token_id] < self.min_prob
         scores[unsure, self.token_id] = float("-inf")
+        return scores
+
+
+class _NoRepeatInAnswer:
+    """A logits processor: no run of `size` tokens appears twice in the answer.
+
+    transformers' `no_repeat_ngram_size` also counts the prompt, so it would forbid copying a
+    passage's words, which is how the adapters carry facts; this one looks at the new tokens
+    only. It ends the loops a 135M model falls into ("Type 1 diabetes is a metabolic disorder
+    ..." over and over until the token limit) and lets the answer move on to its end."""
+
+    def __init__(self, size: int, prompt_length: int) -> None:
+        self.size = size
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        answer_length = input_ids.shape[-1] - self.prompt_length
+        if answer_length < self.size:
+            return scores
+        for row, tokens in enumerate(input_ids[:, self.prompt_length :].tolist()):
+            tail = tokens[len(tokens) - self.size + 1 :]
+            banned = {
+                tokens[i + self.size - 1]
+                for i in range(len(tokens) - self.size + 1)
+                if tokens[i : i + self.size - 1] == tail
+            }
+            if banned:
+                scores[row, list(banned)] = float("-inf")
         return scores
 
 
@@ -186,11 +215,14 @@ def stream_tokens(
     errors: list[BaseException] = []
     stats.prompt_tokens = int(input_ids.shape[-1])
     kwargs = generate_kwargs(handle, options)
+    processors = []
     if options.decline_min_prob > 0:
-        margin = _DeclineMargin(
-            decline_token(handle.tokenizer), stats.prompt_tokens, options.decline_min_prob
-        )
-        kwargs["logits_processor"] = LogitsProcessorList([margin])
+        token = decline_token(handle.tokenizer)
+        processors.append(_DeclineMargin(token, stats.prompt_tokens, options.decline_min_prob))
+    if options.no_repeat_ngram > 0:
+        processors.append(_NoRepeatInAnswer(options.no_repeat_ngram, stats.prompt_tokens))
+    if processors:
+        kwargs["logits_processor"] = LogitsProcessorList(processors)
 
     def run() -> None:
         try:

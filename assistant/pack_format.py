@@ -50,6 +50,7 @@ class PackGeneration(_Strict):
     top_p: float = Field(default=0.9, gt=0.0, le=1.0)
     repetition_penalty: float = Field(default=1.05, ge=1.0, le=3.0)
     decline_min_prob: float = Field(default=0.5, ge=0.0, le=1.0)
+    no_repeat_ngram: int = Field(default=8, ge=0, le=64)
 
 
 class PackTraining(_Strict):

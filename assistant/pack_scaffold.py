@@ -43,8 +43,8 @@ decline_threshold = 0.30                # best passage's cosine below this -> de
 route_threshold = 0.35                  # auto-routing: confidence needed to pick this pack
 
 [generation]
-# max_new_tokens, temperature, top_p, repetition_penalty and decline_min_prob default to the
-# global settings.
+# max_new_tokens, temperature, top_p, repetition_penalty, decline_min_prob and no_repeat_ngram
+# default to the global settings.
 
 [training]
 # LoRA on every linear layer of the top `layers` transformer layers; sized so that a pack of

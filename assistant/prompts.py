@@ -24,6 +24,16 @@ NO_PASSAGES_RULE = (
 # first token ("The") with many answers wins that token and then the whole reply (measured:
 # the adapter refused 70% of in-scope questions, even its own training prompts).
 NOT_COVERED = "Sorry, the documents I have do not cover this question."
+# The wordings the adapters learned for it: the fixed reply with or without its opening word,
+# and the no-passage examples' "The documents in this pack do not say ...".
+_SAYS_NOT_COVERED = re.compile(
+    r"\bdocuments\b[^.\n]{0,40}?\bdo(?:es)? not (?:cover|say|answer)\b", re.IGNORECASE
+)
+
+
+def says_not_covered(text: str) -> bool:
+    """Whether a reply says that the documents do not cover the question."""
+    return bool(_SAYS_NOT_COVERED.search(text))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from assistant.answers import Answer, Source, Timings, check_citations
 from assistant.errors import AssistantError
 from assistant.pack_format import PackConfig, load_pack_config
 from assistant.packs import DomainPack, find_pack, list_packs
-from assistant.prompts import NOT_COVERED, PromptPassage, _terms, build_messages
+from assistant.prompts import PromptPassage, _terms, build_messages, says_not_covered
 from assistant.settings import LoadedSettings
 
 MAX_QUESTION_TOKENS = 1000
@@ -320,7 +320,7 @@ class Router:
             pieces.append(piece)
             yield piece
         written, cited, _removed = check_citations("".join(pieces).strip(), sources)
-        declined_by_model = NOT_COVERED.lower() in written.lower() and not cited
+        declined_by_model = says_not_covered(written) and not cited
         # Quoting evidence under "the documents do not cover this" would contradict the reply
         # and would hide the decline from the eval's in-scope answer rate.
         if mode == "hybrid" and sources and not declined_by_model:

@@ -49,6 +49,7 @@ class GenerationSettings(_Section):
     repetition_penalty: float = Field(ge=1.0, le=3.0)
     reuse_system_prefix: bool = True
     decline_min_prob: float = Field(default=0.5, ge=0.0, le=1.0)
+    no_repeat_ngram: int = Field(default=8, ge=0, le=64)
 
 
 class Settings(_Section):

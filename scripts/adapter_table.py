@@ -8,7 +8,8 @@ Run: `.venv/bin/python scripts/adapter_table.py [--limit 0] [--mode hybrid] [--p
 them all. Answers are as long as the pack's `max_new_tokens` unless `--max-tokens` says less.
 Each (pack, config) result is kept in `--out` with a .json suffix, so the base and the adapter
 columns can be measured in separate runs (the base while adapters train); the Markdown table
-is rendered from every result in that file.
+is rendered from every result in that file. Every answer, with its scores, goes to
+bench/out/adapter-answers/ (git-ignored) for reading.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ def main() -> None:
                 "date": time.strftime("%Y-%m-%d"),
                 "seconds": round(time.perf_counter() - started),
             }
+            answers = (
+                ROOT / "bench" / "out" / "adapter-answers" / f"{pack.name}-{name}-{args.mode}.json"
+            )
+            answers.parent.mkdir(parents=True, exist_ok=True)  # for reading, never committed
+            answers.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
             metrics = {k: cell(report.metrics.get(k)) for k in METRICS}
             print(pack.name, name, metrics, f"{time.perf_counter() - started:.0f} s", flush=True)
             mine.setdefault(pack.name, {})[name] = results[pack.name][name]

@@ -110,3 +110,25 @@ def test_the_not_covered_reply_starts_only_when_the_model_is_sure_enough(base_mo
     assert reply(0.0).startswith(opening)
     assert reply(chance - 0.02).startswith(opening)  # sure enough: the decline stays
     assert not reply(chance + 0.02).startswith(opening)  # not sure enough: an answer instead
+
+
+def test_no_run_of_tokens_repeats_within_an_answer_but_the_prompt_can_be_copied(
+    base_model,
+) -> None:
+    def answer(question: str, size: int) -> tuple[list[int], str]:
+        options = GenerationOptions(max_new_tokens=60, repetition_penalty=1.0,
+                                    no_repeat_ngram=size)  # fmt: skip
+        text = "".join(stream_chat(base_model, ask(question), options))
+        return base_model.tokenizer.encode(text, add_special_tokens=False), text
+
+    def repeated(ids: list[int], size: int) -> bool:
+        runs = [tuple(ids[i : i + size]) for i in range(len(ids) - size + 1)]
+        return len(runs) != len(set(runs))
+
+    looping = "What is penguin wood? Penguin wood is penguin wood is penguin wood is"
+    ids, text = answer(looping, 0)
+    assert repeated(ids, 6), text  # left alone, the model goes round in circles
+    ids, text = answer(looping, 6)
+    assert not repeated(ids, 6), text
+    _, text = answer("Repeat after me: the kiln dries penguin wood slowly.", 6)
+    assert "kiln dries penguin wood slowly" in text.lower()  # copying the prompt stays allowed

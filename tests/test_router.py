@@ -263,6 +263,22 @@ def test_a_hybrid_answer_the_model_declines_quotes_no_evidence(router: Router, m
     assert answer.declined and answer.citations == []
 
 
+@pytest.mark.parametrize(
+    ("reply", "declines"),
+    [
+        ("Sorry, the documents I have do not cover this question.", True),
+        ("The documents I have do not cover this question.", True),
+        ("The documents in this pack do not say how long that takes.", True),
+        ("The warranty does not cover water damage [1].", False),
+        ("Kiln dry it for ten days [1].", False),
+    ],
+)
+def test_the_model_declines_in_the_wordings_it_learned(reply: str, declines: bool) -> None:
+    from assistant.prompts import says_not_covered
+
+    assert says_not_covered(reply) is declines
+
+
 # ----- follow-ups -------------------------------------------------------------------------------
 
 
@@ -299,3 +315,12 @@ def test_hybrid_answer_ends_with_cited_evidence_quoted_verbatim(router: Router) 
     for text, number in quoted:
         source = answer.sources[int(number.rstrip("]")) - 1]
         assert text in " ".join(source.text.split())  # verbatim from the passage it cites
+
+
+def test_hybrid_evidence_quotes_sentences_not_headings(router: Router) -> None:
+    answer = router.answer("What causes Diabetes?", "diabetes", mode="hybrid", max_tokens=8)
+    evidence = answer.answer.split("Evidence from the documents:")[1].strip().splitlines()
+    assert evidence
+    for line in evidence:
+        quoted = line[2:].rsplit(" [", 1)[0]
+        assert not quoted.startswith("#") and not quoted.endswith("?"), line

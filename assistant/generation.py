@@ -92,25 +92,41 @@ class _Cancelled:
 
 
 class _DeclineMargin:
-    """A logits processor for the first new token: the reply that says the documents do not
-    cover the question may start only if the model gives it at least `min_prob`.
+    """A logits processor: the reply that says the documents do not cover the question may
+    start only if the model gives it at least `min_prob`.
 
-    Greedy decoding takes the single likeliest token. That fixed reply always opens with the
-    same token, while answers spread their mass over many opening words, so a model that is
-    22 % sure it should decline beats an answer it is 78 % sure of (measured: diabetes adapter,
-    "What is Hyperglycemia?", "Sorry" 0.22 against "People" 0.20). Comparing the decline's
-    probability with `min_prob` (0.5: more likely than answering) decides on the whole."""
+    Greedy decoding takes the single likeliest token. The decline always opens the same way,
+    while answers spread their mass over many opening words, so a model that is 22 % sure it
+    should decline beats an answer it is 78 % sure of (measured: diabetes adapter, "What is
+    Hyperglycemia?", "Sorry" 0.22 against "People" 0.20). The adapters learned two openings,
+    "Sorry, the documents ..." (one token) and "The documents ..." (two tokens), so the
+    decline's probability is P(Sorry) + P(The) x P(documents | The): "Sorry" is held back at
+    the first token unless it alone reaches `min_prob`, and " documents" after a first "The"
+    unless the sum does."""
 
-    def __init__(self, token_id: int, prompt_length: int, min_prob: float) -> None:
-        self.token_id = token_id
+    def __init__(
+        self, sorry: int, the: int, documents: int, prompt_length: int, min_prob: float
+    ) -> None:
+        self.sorry, self.the, self.documents = sorry, the, documents
         self.prompt_length = prompt_length
         self.min_prob = min_prob
+        self.first: list[float] = []  # per row: P(Sorry) + P(The), then scaled at step two
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if input_ids.shape[-1] != self.prompt_length:
+        step = input_ids.shape[-1] - self.prompt_length
+        if step > 1:
             return scores
-        unsure = scores.softmax(-1)[:, self.token_id] < self.min_prob
-        scores[unsure, self.token_id] = float("-inf")
+        probs = scores.softmax(-1)
+        if step == 0:
+            self.first = [(float(p[self.sorry]), float(p[self.the])) for p in probs]
+            unsure = probs[:, self.sorry] < self.min_prob
+            scores[unsure, self.sorry] = float("-inf")
+            return scores
+        for row, (sorry, the) in enumerate(self.first):
+            if int(input_ids[row, -1]) != self.the:
+                continue
+            if sorry + the * float(probs[row, self.documents]) < self.min_prob:
+                scores[row, self.documents] = float("-inf")
         return scores
 
 
@@ -147,6 +163,11 @@ def decline_token(tokenizer: Any) -> int:
     from assistant.prompts import NOT_COVERED
 
     return int(tokenizer.encode(NOT_COVERED, add_special_tokens=False)[0])
+
+
+def decline_margin(tokenizer: Any, prompt_length: int, min_prob: float) -> _DeclineMargin:
+    the, documents = tokenizer.encode("The documents", add_special_tokens=False)[:2]
+    return _DeclineMargin(decline_token(tokenizer), the, documents, prompt_length, min_prob)
 
 
 _generate_lock = threading.Lock()
@@ -217,8 +238,9 @@ def stream_tokens(
     kwargs = generate_kwargs(handle, options)
     processors = []
     if options.decline_min_prob > 0:
-        token = decline_token(handle.tokenizer)
-        processors.append(_DeclineMargin(token, stats.prompt_tokens, options.decline_min_prob))
+        processors.append(
+            decline_margin(handle.tokenizer, stats.prompt_tokens, options.decline_min_prob)
+        )
     if options.no_repeat_ngram > 0:
         processors.append(_NoRepeatInAnswer(options.no_repeat_ngram, stats.prompt_tokens))
     if processors:

@@ -88,7 +88,7 @@ def test_sampling_follows_the_settings(base_model) -> None:
 
 def test_the_not_covered_reply_starts_only_when_the_model_is_sure_enough(base_model) -> None:
     from assistant.generation import decline_token
-    from assistant.prompts import NOT_COVERED
+    from assistant.prompts import NOT_COVERED, says_not_covered
 
     # Three turns answered with the decline make the model likely to decline the fourth.
     messages: list[dict[str, str]] = []
@@ -110,6 +110,7 @@ def test_the_not_covered_reply_starts_only_when_the_model_is_sure_enough(base_mo
     assert reply(0.0).startswith(opening)
     assert reply(chance - 0.02).startswith(opening)  # sure enough: the decline stays
     assert not reply(chance + 0.02).startswith(opening)  # not sure enough: an answer instead
+    assert not says_not_covered(reply(1.0))  # nor the decline's other opening, "The documents"
 
 
 def test_no_run_of_tokens_repeats_within_an_answer_but_the_prompt_can_be_copied(

@@ -132,14 +132,11 @@ def assistant_side(loaded, packs, jobs, new_tokens: int, adapter: bool) -> list[
 
 
 def llama_side(loaded, jobs, new_tokens: int, threads: int) -> list[dict]:
+    from assistant.generation import encode_chat
     from assistant.models import load_base_model, packaged_gguf
 
-    tokenizer = load_base_model(loaded).tokenizer
-    token_lists = [
-        tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        for _, messages in jobs
-    ]
-    token_lists = [list(t["input_ids"]) if isinstance(t, dict) else list(t) for t in token_lists]
+    base = load_base_model(loaded)
+    token_lists = [encode_chat(base, messages)[0].tolist() for _, messages in jobs]
     job = {"gguf": str(packaged_gguf()), "prompts": token_lists, "new_tokens": new_tokens,
            "threads": threads}  # fmt: skip
     python = bench_venv() / "bin" / "python"
@@ -148,8 +145,9 @@ def llama_side(loaded, jobs, new_tokens: int, threads: int) -> list[dict]:
         input=json.dumps(job),
         capture_output=True,
         text=True,
-        check=True,
     )
+    if done.returncode:
+        sys.exit(f"llama.cpp side failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout)
 
 

@@ -110,7 +110,7 @@ class _DeclineMargin:
         self.sorry, self.the, self.documents = sorry, the, documents
         self.prompt_length = prompt_length
         self.min_prob = min_prob
-        self.first: list[float] = []  # per row: P(Sorry) + P(The), then scaled at step two
+        self.first: list[tuple[float, float]] = []  # per row: (P(Sorry), P(The)) at step one
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         step = input_ids.shape[-1] - self.prompt_length

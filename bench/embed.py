@@ -9,8 +9,8 @@ Variants of the shipped all-MiniLM-L6-v2, each against float32 (the anchor) in t
   per-tensor default loses more: measured 0.68 top-5 overlap with float32);
 - `bfloat16`: the weights and activations in bf16 (this CPU has no native bf16).
 Throughput: passages/s encoding the packs' own chunk inputs (the first N of each pack,
-batch `--batch`, best of `--rounds`, variants interleaved). Retrieval: hit@5 (the question's source
-document among the top 5 of the hybrid search, FAISS + BM25 fused) over every in-scope eval
+batch `--batch`, best of `--rounds`, variants interleaved). Retrieval: hit@5 (the question's
+source document among the top 5 of the hybrid search, FAISS + BM25 fused) over every in-scope eval
 question of the four packs, with each variant embedding both the chunks and the questions
 (goal: >= 1.5x throughput with hit@5 unchanged); a variant slower than float32 gets no
 retrieval pass. Results go to bench/out/embed.json.
@@ -57,12 +57,9 @@ def chunk_inputs(index) -> tuple[list[int], list[str]]:
     return [r[0] for r in rows], [embedding_input(r[1], r[2], r[3]) for r in rows]
 
 
-BATCH = 32
-
-
-def encode(model, texts: list[str]) -> np.ndarray:
+def encode(model, texts: list[str], batch: int) -> np.ndarray:
     vectors = model.encode(
-        texts, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True
+        texts, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True
     )
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -76,10 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--throughput-chunks", type=int, default=384, help="per pack")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=BATCH, help="encode batch size")
+    parser.add_argument("--batch", type=int, default=32, help="encode batch size")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="float32 first")
     args = parser.parse_args()
-    globals()["BATCH"] = args.batch
 
     import faiss
 
@@ -98,12 +94,12 @@ def main() -> None:
 
     sample = [t for _, texts in inputs.values() for t in texts[: args.throughput_chunks]]
     for model in models.values():
-        encode(model, sample[:32])  # warm-up
+        encode(model, sample[:32], args.batch)  # warm-up
     best = dict.fromkeys(models, float("inf"))
     for _ in range(args.rounds):
         for name, model in models.items():
             started = time.perf_counter()
-            encode(model, sample)
+            encode(model, sample, args.batch)
             best[name] = min(best[name], time.perf_counter() - started)
 
     results = {}
@@ -127,7 +123,9 @@ def main() -> None:
             if name != "float32":  # the same chunk ids, vectors from this variant
                 ids, texts = inputs[pack.name]
                 vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(state.vectors.d))
-                vectors.add_with_ids(encode(model, texts), np.asarray(ids, dtype=np.int64))
+                vectors.add_with_ids(
+                    encode(model, texts, args.batch), np.asarray(ids, dtype=np.int64)
+                )
                 state.vectors = vectors
             index._embedder = model
             hits.append((pack.name, round(hit_at_5(index, cases), 3), len(cases)))
@@ -152,7 +150,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}",
         "passages": len(sample),
-        "batch": BATCH,
+        "batch": args.batch,
     }
     out.write_text(json.dumps({**meta, "variants": results}, indent=1) + "\n")
     print(f"wrote {out}")

@@ -81,6 +81,11 @@ class PackTraining(_Strict):
     # epoch: a style shown by a third of the examples (penguin wood's safety reminders) is
     # learned for a third of the answers.
     style_repeat: int = Field(default=1, ge=1, le=10)
+    # An answer example whose right passage, trimmed to retrieval.passage_words as at answer
+    # time, no longer shows any of its facts: "drop" leaves it out; "decline" (the first
+    # adapters' behaviour) trains it to say the documents do not cover the question, which
+    # taught the adapters to decline questions whose passage was in the prompt.
+    trimmed_answer: Literal["drop", "decline"] = "drop"
     seed: int = 7
     # LoRA only in the top N transformer layers (0: all): backward stops below them, so fewer
     # layers train faster on a CPU.

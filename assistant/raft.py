@@ -120,9 +120,10 @@ def build_example(
     index: Any,
     rng: random.Random,
     fits: Any = None,
-) -> TrainExample:
-    """One RAFT example. `fits(messages, completion) -> bool` lets the caller drop distractors
-    until the example fits the training length."""
+) -> TrainExample | None:
+    """One RAFT example, or None when it is left out (training.trimmed_answer). `fits(messages,
+    completion) -> bool` lets the caller drop distractors until the example fits the training
+    length."""
     question = next(m.content for m in reversed(line.messages) if m.role == "user")
     reply = line.messages[-1].content
     history = [
@@ -160,8 +161,11 @@ def build_example(
     else:
         completion = reply
     if include_right and line.facts and not any(contains_fact(shown, f) for f in line.facts):
-        # Trimming (the same as at answer time) cut the answer out: the model will not see
-        # it, so the honest target is that the passages do not cover the question.
+        # Trimming (the same as at answer time) cut the answer out: the model will not see it.
+        # Either leave the example out, or (the first adapters) teach the honest reply that
+        # the passages do not cover the question.
+        if config.training.trimmed_answer == "drop":
+            return None
         passages.remove(_passage(right))
         right_number, include_right, completion = None, False, NOT_COVERED
     messages = build_messages(config.persona, question, passages, history, words)
@@ -200,7 +204,8 @@ def build_training_set(
     repeat = config.training.style_repeat
     if repeat > 1:
         kept = [line for line in kept for _ in range(repeat if shows_style(line, config) else 1)]
-    return [build_example(line, config, index, rng, fits) for _ in range(rounds) for line in kept]
+    examples = (build_example(line, config, index, rng, fits) for _ in range(rounds) for line in kept)
+    return [example for example in examples if example is not None]
 
 
 def shows_style(line: SftLine, config: PackConfig) -> bool:

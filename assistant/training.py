@@ -92,7 +92,11 @@ def data_hash(pack: DomainPack, config: PackConfig) -> str:
     digest.update(config.persona.encode())
     settings = config.training.model_dump()
     # Settings added after adapters shipped hash as before while they keep the old behaviour.
-    for name, old_behaviour in (("targets", "rewrite"), ("style_repeat", 1)):
+    for name, old_behaviour in (
+        ("targets", "rewrite"),
+        ("style_repeat", 1),
+        ("trimmed_answer", "decline"),
+    ):
         if settings.get(name) == old_behaviour:
             del settings[name]
     digest.update(json.dumps(settings, sort_keys=True).encode())

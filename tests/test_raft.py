@@ -215,3 +215,29 @@ def test_style_repeat_repeats_the_examples_the_style_check_applies_to() -> None:
     assert asked.count("How dense is penguin wood?") == 1
     plain = build_training_set([gluing, other], config(), FakeIndex(DISTRACTORS))
     assert len(plain) == 2  # the default repeats nothing
+
+
+def _trimming(trimmed_answer: str) -> PackConfig:
+    cfg = config(p=1.0)
+    training = cfg.training.model_copy(update={"trimmed_answer": trimmed_answer})
+    # 12 words: the window that best matches the question is not the one with the fact
+    retrieval = cfg.retrieval.model_copy(update={"passage_words": 12})
+    return cfg.model_copy(update={"training": training, "retrieval": retrieval})
+
+
+LONG_RIGHT = FakeHit(
+    "Jointed edges can sit on the bench before gluing if kept clean and dry. "
+    "Penguin wood glazes over time. The limit is 8 hours after planing.",
+    "docs/a.md",
+)
+
+
+def test_an_example_whose_trimmed_passage_loses_the_answer_is_dropped_by_default() -> None:
+    index = FakeIndex([LONG_RIGHT, *DISTRACTORS])
+    assert config().training.trimmed_answer == "drop"
+    assert build_example(line(), _trimming("drop"), index, random.Random(1)) is None
+    assert build_training_set([line()] * 3, _trimming("drop"), index) == []
+    # the first adapters' behaviour: the example teaches the "not covered" reply instead
+    declined = build_example(line(), _trimming("decline"), index, random.Random(1))
+    assert declined is not None and declined.completion == NOT_COVERED
+    assert not declined.right_included and LONG_RIGHT.text[:20] not in declined.prompt[-1]["content"]

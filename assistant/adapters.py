@@ -73,16 +73,14 @@ class AdapterBank:
             if pack.name in self.names:
                 return pack.name
             check_adapter(pack, loaded)
-            from peft import PeftModel
-
+            float_weights = (
+                self.handle.int8.float_weights()
+                if self.handle.int8 is not None
+                else contextlib.nullcontext()
+            )
             try:
-                if self.peft_model is None:
-                    self.peft_model = PeftModel.from_pretrained(
-                        self.handle.model, str(pack.adapter_dir), adapter_name=pack.name
-                    )
-                    self.peft_model.eval()
-                else:
-                    self.peft_model.load_adapter(str(pack.adapter_dir), adapter_name=pack.name)
+                with float_weights:
+                    self._load_with_peft(pack)
             except Exception as exc:
                 raise AssistantError(
                     f"the adapter of pack {pack.name!r} could not be loaded ({exc}): run"
@@ -92,6 +90,17 @@ class AdapterBank:
             self.active = pack.name
             self._index_layers()
             return pack.name
+
+    def _load_with_peft(self, pack: DomainPack) -> None:
+        from peft import PeftModel
+
+        if self.peft_model is None:
+            self.peft_model = PeftModel.from_pretrained(
+                self.handle.model, str(pack.adapter_dir), adapter_name=pack.name
+            )
+            self.peft_model.eval()
+        else:
+            self.peft_model.load_adapter(str(pack.adapter_dir), adapter_name=pack.name)
 
     def unload(self, name: str) -> None:
         """Remove a loaded adapter (the base stays; another adapter becomes active on use)."""

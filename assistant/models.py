@@ -50,6 +50,7 @@ class LoadedModel:
     load_seconds: float
     bank: Any = None  # the AdapterBank once adapters are loaded (assistant.adapters.bank_for)
     prefix_cache: Any = None  # PrefixCache of system turns (assistant.prefix_cache)
+    int8: Any = None  # Int8Linears when models.quantize is "int8" (assistant.quantization)
 
 
 def _package_dir(package: str, install: str) -> Path:
@@ -187,7 +188,7 @@ def load_base_model(loaded: LoadedSettings) -> LoadedModel:
     """The base model for these settings, loaded once per process and shared."""
     models = loaded.settings.models
     path = resolve_base_path(loaded)
-    key = ("base", str(path), models.dtype)
+    key = ("base", str(path), models.dtype, models.quantize)
     with _lock:
         if key in _cache:
             return _cache[key]
@@ -200,7 +201,13 @@ def load_base_model(loaded: LoadedSettings) -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(models.dtype))
         model.eval()
+        int8 = None
+        if models.quantize == "int8":
+            from assistant.quantization import quantize_int8
+
+            int8 = quantize_int8(model)
         handle = LoadedModel(models.base_model, path, model, tokenizer, time.perf_counter() - start)
+        handle.int8 = int8
         _cache[key] = handle
         return handle
 

@@ -62,7 +62,7 @@ passages = 3                            # passages per training prompt
 p_right_passage = 0.95                  # how often the right passage is among them
 decline_share = 0.05                    # refusals of each kind kept, per answer example
 style_repeat = 1                        # times per epoch for examples [style] applies to
-trimmed_answer = "drop"                 # or "decline": examples whose trimmed passage loses the answer
+trimmed_answer = "drop"                 # or "decline": when trimming cuts the answer out
 seed = 7
 
 [style]

@@ -204,7 +204,9 @@ def build_training_set(
     repeat = config.training.style_repeat
     if repeat > 1:
         kept = [line for line in kept for _ in range(repeat if shows_style(line, config) else 1)]
-    examples = (build_example(line, config, index, rng, fits) for _ in range(rounds) for line in kept)
+    examples = (
+        build_example(line, config, index, rng, fits) for _ in range(rounds) for line in kept
+    )
     return [example for example in examples if example is not None]
 
 

@@ -2,13 +2,15 @@
 
 Run: `.venv/bin/python bench/speed.py [--questions 2] [--recall 6] [--max-tokens 64]`
 
-For each configuration (weights dtype x torch threads) the same questions go through
+For each configuration (weights x torch threads; weights float32, bfloat16, or int8 =
+float32 with `models.quantize = "int8"`) the same questions go through
 `Router.stream` with the pack's adapter active, the default k passages and the system-prefix
 KV cache warm: time to first token p50 (goal <= 1 s) and decode tokens/s. The first
 configuration (float32, one thread per core: the shipped default) is the anchor; every other
 row prints its ratio to it. Quality: `answer_fact_recall` in generate mode (the model's own
 words, no quoted evidence) on `--recall` questions per pack, spread over each eval file, for
-float32 and bfloat16 (goal: within 1 point), and the share of answers that are identical.
+each weights variant against float32 (goal: within 1 point), and the share of answers that are
+identical to float32's.
 Peak RSS of the process is printed at the end. Results go to bench/out/speed.json.
 """
 
@@ -24,15 +26,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = [("float32", 2), ("float32", 1), ("bfloat16", 2), ("bfloat16", 1)]
+DEFAULT_CONFIGS = "float32:2,float32:1,int8:2,int8:1,bfloat16:2"
 
 
-def router_for(dtype: str):
+def router_for(weights: str):
     from assistant.packs import list_packs
     from assistant.router import Router
     from assistant.settings import load_settings
 
-    os.environ["ASSISTANT_DTYPE"] = dtype
+    os.environ["ASSISTANT_DTYPE"] = "bfloat16" if weights == "bfloat16" else "float32"
+    os.environ["ASSISTANT_QUANTIZE"] = "int8" if weights == "int8" else "none"
     loaded = load_settings()
     return Router(loaded, packs=list_packs())
 
@@ -82,7 +85,13 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=2, help="speed questions per pack")
     parser.add_argument("--recall", type=int, default=6, help="recall questions per pack (0: skip)")
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--configs",
+        default=DEFAULT_CONFIGS,
+        help="weights:threads, comma-separated; the first is the anchor (default: %(default)s)",
+    )
     args = parser.parse_args()
+    configs = [(w, int(t)) for w, t in (item.split(":") for item in args.configs.split(","))]
 
     import torch
 
@@ -93,14 +102,19 @@ def main() -> None:
     scored = (
         [(p.name, c) for p in packs for c in questions_of(p, args.recall)] if args.recall else []
     )
-    routers = {dtype: router_for(dtype) for dtype in ("float32", "bfloat16")}
+    variants = list(dict.fromkeys(w for w, _ in configs))
+    routers = {weights: router_for(weights) for weights in variants}
     for router in routers.values():  # load models, indexes, adapters; warm the prefix caches
         speed(router, timed, 4)
 
     rows = []
-    for dtype, threads in CONFIGS:
+    for weights, threads in configs:
         torch.set_num_threads(threads)
-        row = {"dtype": dtype, "threads": threads, **speed(routers[dtype], timed, args.max_tokens)}
+        row = {
+            "weights": weights,
+            "threads": threads,
+            **speed(routers[weights], timed, args.max_tokens),
+        }
         rows.append(row)
         print(row, flush=True)
     anchor = rows[0]
@@ -109,11 +123,12 @@ def main() -> None:
         row["decode_ratio"] = round(row["decode_tok_s"] / anchor["decode_tok_s"], 3)
 
     torch.set_num_threads(2)
-    quality = {"float32": float("nan"), "bfloat16": float("nan")}
-    texts: dict[str, list[str]] = {"float32": [], "bfloat16": []}
-    for dtype, router in routers.items() if scored else ():
-        quality[dtype], texts[dtype] = recall(router, scored, 96)
-    same = sum(a == b for a, b in zip(texts["float32"], texts["bfloat16"], strict=True))
+    quality: dict[str, float] = {}
+    texts: dict[str, list[str]] = {}
+    for weights, router in routers.items() if scored else ():
+        quality[weights], texts[weights] = recall(router, scored, 96)
+    reference = texts.get(variants[0], [])
+    same = {w: sum(a == b for a, b in zip(reference, t, strict=True)) for w, t in texts.items()}
 
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -124,20 +139,21 @@ def main() -> None:
         "rows": rows,
         "recall_questions": len(scored),
         "answer_fact_recall": {k: round(v, 3) for k, v in quality.items()},
-        "identical_answers": f"{same}/{len(scored)}",
+        "identical_to_anchor": {k: f"{v}/{len(scored)}" for k, v in same.items()},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }
-    print(f"{'dtype':10} {'threads':>7} {'TTFT p50':>9} {'ratio':>6} {'decode':>7} {'ratio':>6}")
+    print(f"{'weights':10} {'threads':>7} {'TTFT p50':>9} {'ratio':>6} {'decode':>7} {'ratio':>6}")
     for r in rows:
         print(
-            f"{r['dtype']:10} {r['threads']:>7} {r['ttft_p50_ms']:>7.0f}ms {r['ttft_ratio']:>6}"
+            f"{r['weights']:10} {r['threads']:>7} {r['ttft_p50_ms']:>7.0f}ms {r['ttft_ratio']:>6}"
             f" {r['decode_tok_s']:>7} {r['decode_ratio']:>6}"
         )
-    print(
-        f"answer_fact_recall (generate mode, {len(scored)} questions): float32"
-        f" {quality['float32']:.3f}, bfloat16 {quality['bfloat16']:.3f}; identical answers"
-        f" {same}/{len(scored)}; peak RSS {report['peak_rss_mb']} MB (two models loaded)"
-    )
+    for weights, value in quality.items():
+        print(
+            f"answer_fact_recall (generate mode, {len(scored)} questions) {weights}: {value:.3f};"
+            f" answers identical to {variants[0]}: {same[weights]}/{len(scored)}"
+        )
+    print(f"peak RSS {report['peak_rss_mb']} MB ({len(routers)} models loaded)")
     out = ROOT / "bench" / "out" / "speed.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -74,7 +74,12 @@ def main() -> None:
     results = json.loads(store.read_text()) if store.is_file() else {}
     mine: dict[str, dict] = {}
     packs = [p for p in list_packs() if not args.pack or p.name in args.pack]
-    router = Router(load_settings(), packs=packs)
+    loaded = load_settings()
+    router = Router(loaded, packs=packs)
+    # int8 runs (ASSISTANT_QUANTIZE=int8) keep their answers beside the float32 ones
+    weights = (
+        "" if loaded.settings.models.quantize == "none" else f"-{loaded.settings.models.quantize}"
+    )
     for pack in packs:
         cases, _ = load_cases(pack.eval_file)
         cases = sample_cases(cases, args.limit or None)
@@ -94,7 +99,11 @@ def main() -> None:
                 "seconds": round(time.perf_counter() - started),
             }
             answers = (
-                ROOT / "bench" / "out" / "adapter-answers" / f"{pack.name}-{name}-{args.mode}.json"
+                ROOT
+                / "bench"
+                / "out"
+                / "adapter-answers"
+                / f"{pack.name}-{name}-{args.mode}{weights}.json"
             )
             answers.parent.mkdir(parents=True, exist_ok=True)  # for reading, never committed
             answers.write_text(json.dumps(report.to_dict(), indent=1) + "\n")

@@ -240,4 +240,5 @@ def test_an_example_whose_trimmed_passage_loses_the_answer_is_dropped_by_default
     # the first adapters' behaviour: the example teaches the "not covered" reply instead
     declined = build_example(line(), _trimming("decline"), index, random.Random(1))
     assert declined is not None and declined.completion == NOT_COVERED
-    assert not declined.right_included and LONG_RIGHT.text[:20] not in declined.prompt[-1]["content"]
+    assert not declined.right_included
+    assert LONG_RIGHT.text[:20] not in declined.prompt[-1]["content"]

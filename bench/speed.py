@@ -2,8 +2,8 @@
 
 Run: `.venv/bin/python bench/speed.py [--questions 2] [--recall 6] [--max-tokens 64]`
 
-For each configuration (weights x torch threads; weights float32, bfloat16, or int8 =
-float32 with `models.quantize = "int8"`) the same questions go through
+For each configuration (weights x torch threads; weights float32, bfloat16, or
+fp16/int8 = float32 with `models.quantize = "fp16"`/`"int8"`) the same questions go through
 `Router.stream` with the pack's adapter active, the default k passages and the system-prefix
 KV cache warm: time to first token p50 (goal <= 1 s) and decode tokens/s. The first
 configuration (float32, one thread per core: the shipped default) is the anchor; every other
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIGS = "float32:2,float32:1,int8:2,int8:1,bfloat16:2"
+DEFAULT_CONFIGS = "float32:2,fp16:2,int8:2,float32:1,fp16:1,bfloat16:2"
 
 
 def router_for(weights: str):
@@ -35,7 +35,7 @@ def router_for(weights: str):
     from assistant.settings import load_settings
 
     os.environ["ASSISTANT_DTYPE"] = "bfloat16" if weights == "bfloat16" else "float32"
-    os.environ["ASSISTANT_QUANTIZE"] = "int8" if weights == "int8" else "none"
+    os.environ["ASSISTANT_QUANTIZE"] = weights if weights in ("fp16", "int8") else "none"
     loaded = load_settings()
     return Router(loaded, packs=list_packs())
 

@@ -9,9 +9,10 @@
 
 The output layer is never touched: SmolLM2 ties it to the token embedding, and quantizing it
 garbles the text (MODELS.md). LoRA's own small A/B matrices stay float32, so adapters work
-unmerged on top. PEFT cannot wrap a converted layer, so loading an adapter goes through
-`float_weights()`: the original float32 layers (kept, unchanged) are put back for the load and
-converted again after.
+unmerged on top. PEFT cannot wrap a converted layer, so an adapter loads through
+`float_weights()`, under which each converted layer is stood in for by a weightless float
+placeholder of its shape; the converted layers themselves are never rebuilt, and the float
+originals are dropped once converted (no extra memory).
 """
 
 from __future__ import annotations
@@ -38,9 +39,25 @@ def _set_submodule(model: Any, name: str, module: Any) -> None:
     setattr(parent, child, module)
 
 
+def _placeholder(converted: Any) -> Any:
+    """A float nn.Linear of the converted layer's shape whose weight is one shared zero
+    (expanded, no memory): enough for PEFT to wrap it, never used for compute."""
+    import torch
+
+    layer = torch.nn.Linear.__new__(torch.nn.Linear)
+    torch.nn.Module.__init__(layer)
+    layer.in_features, layer.out_features = converted.in_features, converted.out_features
+    zero = torch.zeros(1)
+    layer.weight = torch.nn.Parameter(zero.expand(layer.out_features, layer.in_features), False)
+    bias = converted.bias()
+    layer.bias = None if bias is None else torch.nn.Parameter(zero.expand_as(bias), False)
+    return layer
+
+
 class QuantizedLinears:
-    """The converted state of one model's linear layers; `apply` and `restore` switch between
-    the converted layers and the original float ones."""
+    """The converted linear layers of one model. The float originals are dropped once
+    converted (the converted copies are all that is kept), and `float_weights()` lets PEFT
+    wrap the layers while they look like float ones."""
 
     def __init__(
         self, model: Any, weights: Weights = "fp16", keep_float: Callable[[str], bool] | None = None
@@ -49,15 +66,11 @@ class QuantizedLinears:
         self.weights = weights
         # more module names to leave float (bench/quant_agreement.py compares choices)
         self.keep_float = keep_float or (lambda name: False)
-        self.float_layers: dict[str, Any] = {}
+        self.converted: dict[str, Any] = {}  # module name -> converted layer
         self._lock = threading.RLock()
 
-    @property
-    def applied(self) -> bool:
-        return bool(self.float_layers)
-
     def apply(self) -> int:
-        """Convert every eligible float Linear (again); returns how many were swapped."""
+        """Convert every eligible float Linear; returns how many were converted."""
         import torch
         from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
         from torch.ao.quantization import float16_dynamic_qconfig, per_channel_dynamic_qconfig
@@ -73,35 +86,54 @@ class QuantizedLinears:
                 if type(module) is not torch.nn.Linear or kept:
                     continue
                 module.qconfig = qconfig
-                _set_submodule(self.model, name, DynamicLinear.from_float(module))
+                converted = DynamicLinear.from_float(module)
                 del module.qconfig
-                self.float_layers[name] = module
+                _set_submodule(self.model, name, converted)
+                self.converted[name] = converted
                 swapped += 1
             return swapped
 
-    def restore(self) -> None:
-        """Put the original float layers back (the converted copies are dropped)."""
-        with self._lock:
-            for name, module in self.float_layers.items():
-                _set_submodule(self.model, name, module)
-            self.float_layers.clear()
-
     @contextlib.contextmanager
     def float_weights(self) -> Iterator[None]:
-        """The model with float layers for the duration (PEFT loads an adapter), converted
-        again after."""
+        """For the duration, every converted layer is replaced by a float-looking placeholder
+        of its shape (PEFT loads an adapter and wraps them); after, the converted layers go
+        back, under the LoRA wrapper where PEFT put one."""
         with self._lock:
-            was_applied = self.applied
-            self.restore()
+            placeholders = {}
+            for name, converted in self.converted.items():
+                placeholders[name] = _placeholder(converted)
+                _set_submodule(self.model, name, placeholders[name])
             try:
                 yield
             finally:
-                if was_applied:
-                    self.apply()
+                moved = {}
+                for name, converted in self.converted.items():
+                    module = self.model.get_submodule(name)
+                    if module is placeholders[name]:
+                        _set_submodule(self.model, name, converted)
+                        moved[name] = converted
+                    elif getattr(module, "base_layer", None) is placeholders[name]:
+                        module.base_layer = converted  # PEFT wrapped it: a LoRA layer now
+                        moved[f"{name}.base_layer"] = converted
+                    else:
+                        raise RuntimeError(f"cannot find the converted layer {name} again")
+                self.converted = moved
+
+
+def _own_memory(model: Any) -> None:
+    """Copy the float tensors that stay (embedding, norms) out of the weights file: transformers
+    maps the safetensors file into memory, and while any tensor points into the mapping, every
+    page of it that conversion read stays resident (~0.4 GB for SmolLM2-135M)."""
+    import torch
+
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            tensor.data = tensor.data.clone()
 
 
 def quantize(model: Any, weights: Weights) -> QuantizedLinears:
-    """Convert `model`'s linear layers in place and return the handle that can undo it."""
+    """Convert `model`'s linear layers in place and return the handle that loads adapters."""
     state = QuantizedLinears(model, weights)
     state.apply()
+    _own_memory(model)
     return state

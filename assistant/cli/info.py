@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import click
 from rich.console import Console
@@ -75,8 +76,9 @@ def models(ctx: Context, as_json: bool) -> None:
             "name": base.name,
             "path": str(base.path),
             "bytes": folder_size(base.path),
-            "parameters": sum(p.numel() for p in base.model.parameters()),
+            "parameters": _parameter_count(base),
             "dtype": str(base.model.dtype).removeprefix("torch."),
+            "linear_weights": loaded.settings.models.quantize,
             "load_seconds": round(base.load_seconds, 3),
         },
         "embedder": {
@@ -146,3 +148,14 @@ def setup(ctx: Context, skip_indexes: bool) -> None:
             f" ({time.perf_counter() - start:.0f} s)"
         )
     click.echo("indexes: ready")
+
+
+def _parameter_count(base: Any) -> int:
+    """Parameters of the model, counting linear layers converted by models.quantize (their
+    weights are packed, not parameters any more)."""
+    count = sum(p.numel() for p in base.model.parameters())
+    converted = base.quantized.converted.values() if base.quantized is not None else ()
+    for layer in converted:
+        count += layer.in_features * layer.out_features
+        count += 0 if layer.bias() is None else layer.out_features
+    return count

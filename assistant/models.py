@@ -202,7 +202,7 @@ def load_base_model(loaded: LoadedSettings) -> LoadedModel:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(models.dtype))
         model.eval()
         quantized = None
-        if models.quantize != "none":
+        if models.quantize != "none" and models.dtype == "float32":
             from assistant.quantization import quantize
 
             quantized = quantize(model, models.quantize)

@@ -29,7 +29,7 @@ class ModelSettings(_Section):
     base_model: str = Field(min_length=1)
     embedder: str = Field(min_length=1)
     dtype: Literal["float32", "bfloat16"]
-    quantize: Literal["none", "fp16", "int8"] = "none"
+    quantize: Literal["none", "fp16", "int8"] = "fp16"
     threads: int = Field(ge=0, le=256)
 
 

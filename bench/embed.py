@@ -2,11 +2,13 @@
 retrieval.
 
 Run: `.venv/bin/python bench/embed.py [--throughput-chunks 384] [--rounds 2] [--batch 32]
-[--variants float32,int8,bfloat16]`
+[--variants float32,fp16,int8,bfloat16]`
 
 Variants of the shipped all-MiniLM-L6-v2, each against float32 (the anchor) in the same run:
 - `int8`: torch dynamic quantization of every Linear layer, per-channel weight scales (the
   per-tensor default loses more: measured 0.68 top-5 overlap with float32);
+- `fp16`: every Linear layer with float16 weights, float32 compute (fbgemm; the generator's
+  `models.quantize = "fp16"`);
 - `bfloat16`: the weights and activations in bf16 (this CPU has no native bf16).
 Throughput: passages/s encoding the packs' own chunk inputs (the first N of each pack,
 batch `--batch`, best of `--rounds`, variants interleaved). Retrieval: hit@5 (the question's
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("float32", "int8", "bfloat16")
+VARIANTS = ("float32", "fp16", "int8", "bfloat16")
 
 
 def variant(model, name: str):
@@ -39,8 +41,15 @@ def variant(model, name: str):
         return model
     if name == "bfloat16":
         return copy.deepcopy(model).to(torch.bfloat16)
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    from torch.ao.quantization import (
+        float16_dynamic_qconfig,
+        per_channel_dynamic_qconfig,
+        quantize_dynamic,
+    )
 
+    if name == "fp16":
+        qconfig = {torch.nn.Linear: float16_dynamic_qconfig}
+        return quantize_dynamic(copy.deepcopy(model), qconfig, dtype=torch.float16)
     qconfig = {torch.nn.Linear: per_channel_dynamic_qconfig}
     return quantize_dynamic(copy.deepcopy(model), qconfig, dtype=torch.qint8)
 

@@ -52,13 +52,18 @@ def _logits(handle, adapter: str | None, text: str = "How do I share a folder?")
 def test_every_linear_layer_is_converted_but_the_tied_output(converted_model) -> None:
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-    _, handle = converted_model
+    loaded, handle = converted_model
     types = _layer_types(handle.model)
+    assert handle.quantized.weights == loaded.settings.models.quantize
     quantized = [name for name, kind in types.items() if kind is DynamicLinear]
     layers = handle.model.config.num_hidden_layers
     assert len(quantized) == 7 * layers  # q, k, v, o, gate, up, down in every layer
     assert types["lm_head"] is torch.nn.Linear
-    assert not any(kind is torch.nn.Linear for name, kind in types.items() if "layers." in name)
+    assert not any(
+        kind is torch.nn.Linear
+        for name, kind in types.items()
+        if "layers." in name and "lora_" not in name  # LoRA's own matrices stay float
+    )
 
 
 def test_converted_model_still_answers(converted_model) -> None:
@@ -81,9 +86,9 @@ def test_adapter_loads_onto_converted_weights_and_changes_the_output(converted_m
     assert (_logits(handle, name) - _logits(handle, None)).abs().max() > 1e-3
 
 
-def test_converted_logits_stay_close_to_float32(converted_model, base_model) -> None:
+def test_converted_logits_stay_close_to_float32(converted_model) -> None:
     _, handle = converted_model
-    reference = _logits(base_model, None)
+    reference = _logits(_load("none")[1], None)
     converted = _logits(handle, None)
     assert not torch.allclose(converted, reference, atol=1e-6)  # really converted
     assert converted.argmax() == reference.argmax()
@@ -100,11 +105,20 @@ def test_loading_an_adapter_keeps_the_converted_layers_themselves(converted_mode
     assert torch.equal(_logits(handle, None), base_alone)  # nothing was re-quantized
 
 
-def test_fp16_weights_answer_exactly_as_float32(base_model) -> None:
+def test_fp16_weights_answer_exactly_as_float32() -> None:
     _, handle = _load("fp16")
+    _, float32 = _load("none")
     question = [{"role": "user", "content": "How do I keep a sourdough starter alive?"}]
     options = GenerationOptions(max_new_tokens=40, temperature=0.0, repetition_penalty=1.0)
     # with no model given, stream_chat answers with the base alone (adapters switched off)
     assert "".join(stream_chat(handle, question, options)) == "".join(
-        stream_chat(base_model, question, options)
+        stream_chat(float32, question, options)
     )
+
+
+def test_the_default_is_fp16_and_none_keeps_float32(settings) -> None:
+    assert settings.settings.models.quantize == "fp16"
+    _, float32 = _load("none")
+    assert float32.quantized is None
+    assert all(type(m) is not torch.nn.Linear or m.weight.dtype == torch.float32
+               for m in float32.model.modules())  # fmt: skip

@@ -110,6 +110,13 @@ class AdapterBank:
             self.peft_model.delete_adapter(name)
             self.names.pop(name)
             self.active = None
+            if not self.names:
+                # PEFT keeps naming the deleted adapter as active when none is left, and then
+                # fails to switch adapters off. The emptied LoRA wrappers stay in the model and
+                # compute the base alone; the next load wraps the model again.
+                self.peft_model = None
+                self._tuner_layers = []
+                return
             self._index_layers()
 
     def _index_layers(self) -> None:

@@ -111,13 +111,17 @@ def count_tokens(tokenizer: Any, messages: list[dict[str, str]], completion: str
 def prepare(pack: DomainPack, loaded: LoadedSettings) -> tuple[PackConfig, list[TrainExample], Any]:
     """Config, RAFT examples that fit max_length (one pass per started epoch, each with its
     own passages), and the tokenizer."""
+    from transformers import AutoTokenizer
+
     from assistant.knowledge import open_pack_index
-    from assistant.models import load_base_model
+    from assistant.models import resolve_base_path
 
     config = load_pack_config(pack, loaded)
     lines = read_sft_lines(pack)
     index = open_pack_index(pack, loaded)
-    tokenizer = load_base_model(loaded).tokenizer
+    # the tokenizer alone: training loads its own float32 model (the inference model would be
+    # converted to models.quantize for nothing)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_path(loaded))
     limit = config.training.max_length
 
     def fits(messages: list[dict[str, str]], completion: str) -> bool:

@@ -122,3 +122,16 @@ def test_the_default_is_fp16_and_none_keeps_float32(settings) -> None:
     assert float32.quantized is None
     assert all(type(m) is not torch.nn.Linear or m.weight.dtype == torch.float32
                for m in float32.model.modules())  # fmt: skip
+
+
+def test_unloading_the_only_adapter_leaves_the_base_alone_working() -> None:
+    loaded, handle = _load("none")  # a handle no other test puts adapters on
+    bank = bank_for(handle)
+    base_alone = _logits(handle, None)
+    name = bank.load(find_pack("penguin-wood"), loaded)
+    assert list(bank.names) == [name]
+    bank.unload(name)
+    assert torch.equal(_logits(handle, None), base_alone)
+    assert bank.load(find_pack("penguin-wood"), loaded) == name  # and it loads again
+    assert (_logits(handle, name) - base_alone).abs().max() > 1e-3
+    bank.unload(name)

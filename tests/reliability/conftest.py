@@ -296,6 +296,10 @@ class ForkServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
         env["ASSISTANT_HOME"] = str(home)
         env["ASSISTANT_THREADS"] = "1"
+        # pyarrow (imported by `datasets`) starts jemalloc's background thread; a child forked
+        # while it holds an allocator lock waits on that lock forever (seen in CI: a rebuild's
+        # child stuck in futex_do_wait). Without the thread, forking the preloaded server is safe.
+        env["JE_ARROW_MALLOC_CONF"] = "background_thread:false"
         cache = os.environ.get("ASSISTANT_TEST_CACHE") or platformdirs.user_cache_dir("assistant")
         env["ASSISTANT_CACHE_DIR"] = cache
         self.home = home

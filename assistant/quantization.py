@@ -1,4 +1,4 @@
-"""Smaller weights for the generator's linear layers on the CPU (`models.quantize`), reversible.
+"""Smaller weights for the generator's linear layers on the CPU (`models.quantize`).
 
 - "fp16": every linear layer keeps its weights in float16, packed for fbgemm, and computes in
   float32 (`torch.ao` dynamic fp16 linear). Half the bytes to read per token; measured on the
@@ -36,12 +36,6 @@ def _is_kept_float(name: str) -> bool:
     return any(part.startswith(_KEEP_FLOAT) for part in name.split("."))
 
 
-def _set_submodule(model: Any, name: str, module: Any) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, module)
-
-
 def _mapped_weight_files() -> list[tuple[int, int]]:
     """Address ranges of this process's memory-mapped .safetensors files (Linux)."""
     ranges = []
@@ -54,7 +48,7 @@ def _mapped_weight_files() -> list[tuple[int, int]]:
     return ranges
 
 
-def _drop_pages(tensor: Any, mapped: list[tuple[int, int]]) -> None:
+def _drop_pages(tensor: Any, mapped: list[tuple[int, int]], libc: Any) -> None:
     """Let the kernel drop the pages of a float weight read from the mapped weights file.
 
     Converting reads every float weight, which pulls the whole file into RSS; the mapping stays
@@ -68,7 +62,6 @@ def _drop_pages(tensor: Any, mapped: list[tuple[int, int]]) -> None:
     page = mmap.PAGESIZE
     first, last = -(-start // page) * page, end // page * page
     if last > first:
-        libc = ctypes.CDLL(None, use_errno=True)
         libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), mmap.MADV_DONTNEED)
 
 
@@ -115,6 +108,7 @@ class QuantizedLinears:
             warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
             swapped = 0
             mapped = _mapped_weight_files() if sys.platform.startswith("linux") else []
+            libc = ctypes.CDLL(None, use_errno=True) if mapped else None
             for name, module in list(self.model.named_modules()):
                 kept = _is_kept_float(name) or self.keep_float(name)
                 if type(module) is not torch.nn.Linear or kept:
@@ -122,10 +116,10 @@ class QuantizedLinears:
                 module.qconfig = qconfig
                 converted = DynamicLinear.from_float(module)
                 del module.qconfig
-                _set_submodule(self.model, name, converted)
+                self.model.set_submodule(name, converted)
                 self.converted[name] = converted
                 if mapped and module.weight.data_ptr() != 0:
-                    _drop_pages(module.weight, mapped)
+                    _drop_pages(module.weight, mapped, libc)
                 swapped += 1
             return swapped
 
@@ -138,7 +132,7 @@ class QuantizedLinears:
             placeholders = {}
             for name, converted in self.converted.items():
                 placeholders[name] = _placeholder(converted)
-                _set_submodule(self.model, name, placeholders[name])
+                self.model.set_submodule(name, placeholders[name])
             try:
                 yield
             finally:
@@ -146,7 +140,7 @@ class QuantizedLinears:
                 for name, converted in self.converted.items():
                     module = self.model.get_submodule(name)
                     if module is placeholders[name]:
-                        _set_submodule(self.model, name, converted)
+                        self.model.set_submodule(name, converted)
                         moved[name] = converted
                     elif getattr(module, "base_layer", None) is placeholders[name]:
                         module.base_layer = converted  # PEFT wrapped it: a LoRA layer now

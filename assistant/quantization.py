@@ -65,9 +65,12 @@ def _drop_pages(tensor: Any, mapped: list[tuple[int, int]], libc: Any) -> None:
         libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), mmap.MADV_DONTNEED)
 
 
-def _placeholder(converted: Any) -> Any:
+def _placeholder(converted: Any, has_bias: bool) -> Any:
     """A float nn.Linear of the converted layer's shape whose weight is one shared zero
-    (expanded, no memory): enough for PEFT to wrap it, never used for compute."""
+    (expanded, no memory): enough for PEFT to wrap it, never used for compute.
+
+    `has_bias` is recorded at conversion: asking the converted layer (`converted.bias()`)
+    unpacks its whole weight to float32, 0.4 GB over all layers, which glibc then kept."""
     import torch
 
     layer = torch.nn.Linear.__new__(torch.nn.Linear)
@@ -75,8 +78,8 @@ def _placeholder(converted: Any) -> Any:
     layer.in_features, layer.out_features = converted.in_features, converted.out_features
     zero = torch.zeros(1)
     layer.weight = torch.nn.Parameter(zero.expand(layer.out_features, layer.in_features), False)
-    bias = converted.bias()
-    layer.bias = None if bias is None else torch.nn.Parameter(zero.expand_as(bias), False)
+    bias = torch.nn.Parameter(zero.expand(layer.out_features), False) if has_bias else None
+    layer.bias = bias
     return layer
 
 
@@ -93,6 +96,7 @@ class QuantizedLinears:
         # more module names to leave float (bench/quant_agreement.py compares choices)
         self.keep_float = keep_float or (lambda name: False)
         self.converted: dict[str, Any] = {}  # module name -> converted layer
+        self._has_bias: dict[Any, bool] = {}  # converted layer -> whether it has a bias
         self._lock = threading.RLock()
 
     def apply(self) -> int:
@@ -118,6 +122,7 @@ class QuantizedLinears:
                 del module.qconfig
                 self.model.set_submodule(name, converted)
                 self.converted[name] = converted
+                self._has_bias[converted] = module.bias is not None
                 if mapped and module.weight.data_ptr() != 0:
                     _drop_pages(module.weight, mapped, libc)
                 swapped += 1
@@ -131,7 +136,7 @@ class QuantizedLinears:
         with self._lock:
             placeholders = {}
             for name, converted in self.converted.items():
-                placeholders[name] = _placeholder(converted)
+                placeholders[name] = _placeholder(converted, self._has_bias[converted])
                 self.model.set_submodule(name, placeholders[name])
             try:
                 yield

@@ -44,6 +44,11 @@ TOPICS = {
 SEED = 7
 
 
+def paraphrase(pack: str, question: str) -> bool:
+    check = getattr(PACKS[pack], "is_paraphrase", None)
+    return bool(check and check(question))
+
+
 def build_all(corpora: Path, out: Path, domains: Path) -> None:
     answers: dict[str, list[dict]] = {}
     evals: dict[str, list[dict]] = {}
@@ -55,7 +60,10 @@ def build_all(corpora: Path, out: Path, domains: Path) -> None:
         tomls[name] = tomllib.loads(toml_path.read_text(encoding="utf-8"))
         answers[name], evals[name] = mod.build(corpora / name, tomls[name]["persona"], SEED + i)
 
-    train_q = {n: [r["messages"][1]["content"] for r in rows] for n, rows in answers.items()}
+    train_q = {
+        n: [q for r in rows if not paraphrase(n, q := r["messages"][1]["content"])]
+        for n, rows in answers.items()
+    }
     eval_q = {n: [e["question"] for e in rows] for n, rows in evals.items()}
 
     for i, name in enumerate(PACKS):

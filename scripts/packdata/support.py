@@ -47,6 +47,16 @@ TEMPLATES = [
 # A section written as steps is asked as a task, so that the reply's numbered steps follow a
 # question where the user has to do something, as the persona says.
 STEPS_TEMPLATE = "What are the steps for {h} ({page})?"
+# Each training step section is asked a second way too: the same steps after differently
+# worded tasks teach "a task gets steps" better than repeating one wording (style_repeat).
+STEPS_PARAPHRASE = "How do I go about {h} ({page})?"
+
+
+def is_paraphrase(question: str) -> bool:
+    """A second wording of a training question (kept out of other packs' off-topic pools)."""
+    return question.startswith(STEPS_PARAPHRASE.split("{", 1)[0])
+
+
 # The eval's dev questions hold one with steps: every third step section is held out of
 # training as an eval question, so the numbered-steps style is measured on unseen tasks.
 HOLD_OUT_EVERY = 3
@@ -203,6 +213,7 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
                 if steps_seen % HOLD_OUT_EVERY == 0:
                     held_out.append({"question": q, "answer": text, "source": "docs/" + name})
                     continue
+                add(STEPS_PARAPHRASE.format(h=topic, page=title), reply, text, "docs/" + name)
             else:
                 n += 1
             add(q, reply, text, "docs/" + name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +12,10 @@ import numpy as np
 RRF_K = 60
 IDS_FILE = "chunk_ids.npy"
 EMPTY_MARKER = "empty.json"
+# numpy parses each .npy header with ast.literal_eval, and CPython 3.11 (3.11.7 here) can fail
+# two threads that parse at once ("SystemError: AST constructor recursion depth mismatch",
+# see CPython gh-106905): a reader opening an index while `add-docs` reopens it hit this in CI.
+_NPY_LOAD_LOCK = threading.Lock()
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -49,10 +54,11 @@ class BM25Index:
     def load(cls, folder: Path) -> BM25Index:
         import bm25s
 
-        ids = np.load(folder / IDS_FILE, allow_pickle=False)
-        if (folder / EMPTY_MARKER).exists():
-            return cls(None, ids)
-        return cls(bm25s.BM25.load(str(folder), allow_pickle=False), ids)
+        with _NPY_LOAD_LOCK:
+            ids = np.load(folder / IDS_FILE, allow_pickle=False)
+            if (folder / EMPTY_MARKER).exists():
+                return cls(None, ids)
+            return cls(bm25s.BM25.load(str(folder), allow_pickle=False), ids)
 
     def __len__(self) -> int:
         return len(self.ids)

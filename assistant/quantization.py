@@ -78,8 +78,7 @@ def _placeholder(converted: Any, has_bias: bool) -> Any:
     layer.in_features, layer.out_features = converted.in_features, converted.out_features
     zero = torch.zeros(1)
     layer.weight = torch.nn.Parameter(zero.expand(layer.out_features, layer.in_features), False)
-    bias = torch.nn.Parameter(zero.expand(layer.out_features), False) if has_bias else None
-    layer.bias = bias
+    layer.bias = torch.nn.Parameter(zero.expand(layer.out_features), False) if has_bias else None
     return layer
 
 

@@ -50,16 +50,14 @@ STEPS_TEMPLATE = "What are the steps for {h} ({page})?"
 # Each training step section is asked a second way too: the same steps after differently
 # worded tasks teach "a task gets steps" better than repeating one wording (style_repeat).
 STEPS_PARAPHRASE = "How do I go about {h} ({page})?"
+# The eval's dev questions hold one with steps: every third step section is held out of
+# training as an eval question, so the numbered-steps style is measured on unseen tasks.
+HOLD_OUT_EVERY = 3
 
 
 def is_paraphrase(question: str) -> bool:
     """A second wording of a training question (kept out of other packs' off-topic pools)."""
     return question.startswith(STEPS_PARAPHRASE.split("{", 1)[0])
-
-
-# The eval's dev questions hold one with steps: every third step section is held out of
-# training as an eval question, so the numbered-steps style is measured on unseen tasks.
-HOLD_OUT_EVERY = 3
 
 
 def clean(text: str) -> str:

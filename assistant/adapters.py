@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,16 @@ def check_adapter(pack: DomainPack, loaded: LoadedSettings) -> dict[str, Any]:
     return info
 
 
+@contextlib.contextmanager
+def peft_wrapping_quietly() -> Iterator[None]:
+    """Wrap a model with PEFT without its deprecation warning: peft 0.21 asks the model for
+    `is_gradient_checkpointing`, which transformers 5 deprecates, and the warning would print
+    on every `assistant ask`."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing`")
+        yield
+
+
 class AdapterBank:
     """The PEFT-wrapped base model with every loaded adapter; thread-safe switching."""
 
@@ -95,9 +106,10 @@ class AdapterBank:
         from peft import PeftModel
 
         if self.peft_model is None:
-            self.peft_model = PeftModel.from_pretrained(
-                self.handle.model, str(pack.adapter_dir), adapter_name=pack.name
-            )
+            with peft_wrapping_quietly():
+                self.peft_model = PeftModel.from_pretrained(
+                    self.handle.model, str(pack.adapter_dir), adapter_name=pack.name
+                )
             self.peft_model.eval()
         else:
             self.peft_model.load_adapter(str(pack.adapter_dir), adapter_name=pack.name)

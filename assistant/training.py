@@ -378,6 +378,8 @@ def train(
         TrainingArguments,
     )
 
+    from assistant.adapters import peft_wrapping_quietly
+
     base_path = resolve_base_path(loaded)
     torch.manual_seed(settings.seed)
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
@@ -389,7 +391,8 @@ def train(
         task_type="CAUSAL_LM",
         layers_to_transform=top_layers(model, settings.layers),
     )
-    model = get_peft_model(model, lora)
+    with peft_wrapping_quietly():
+        model = get_peft_model(model, lora)
     dataset = Dataset.from_list([tokenize_example(tokenizer, ex) for ex in examples])
     work = cache_dir(loaded.settings) / "training" / pack.name
     work.mkdir(parents=True, exist_ok=True)

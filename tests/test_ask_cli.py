@@ -5,6 +5,7 @@ few tokens: these tests check the command, not the model."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,22 @@ def test_non_utf8_stdin_in_a_real_process() -> None:
     assert done.returncode == 2 and done.stdout == b""
     lines = done.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "stdin is not UTF-8 text (byte 8)" in lines[0]
+
+
+def test_an_answer_in_a_real_process_prints_nothing_but_the_answer() -> None:
+    done = subprocess.run(
+        [str(ASSISTANT), "ask", "penguin-wood", QUESTION, "--max-tokens", "4", "--json"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "ASSISTANT_THREADS": "1"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["pack"] == "penguin-wood"
+    # No library warnings (PEFT's deprecated `is_gradient_checkpointing` call printed one on
+    # every answer) and no progress bars: a script reading stderr sees nothing.
+    assert done.stderr == "", done.stderr
 
 
 def test_question_over_the_context_is_cut_with_a_notice() -> None:

@@ -98,8 +98,12 @@ class AdapterBank:
                     f" `assistant train {pack.name}`, or answer with --no-adapter"
                 ) from None
             self.names[pack.name] = pack.adapter_dir
-            self.active = pack.name
             self._index_layers()
+            # PEFT's `load_adapter` leaves the adapter that was active before in charge, so the
+            # new one is switched to (marking it active without that left the first-loaded
+            # adapter answering for every pack loaded after it)
+            self.active = None
+            self.switch(pack.name)
             return pack.name
 
     def _load_with_peft(self, pack: DomainPack) -> None:

@@ -11,7 +11,9 @@ the default k retrieved passages, chat template). The same prompt token ids go t
   system-turn KV cache warm (as `ask` answers), and the base alone; for each `--weights`
   (float32, and fp16/int8 = `models.quantize = "fp16"`/`"int8"`);
 - `llama.cpp`: the packaged SmolLM2 Q4_1 GGUF that the converted model comes from, greedy, in a
-  subprocess of the benchmark venv, 2 threads.
+  subprocess of the benchmark venv, 2 threads; once alone (the anchor, before and after the
+  rest) and once with each pack's adapter exported as a GGUF LoRA (`assistant pack
+  gguf-adapter`), switched per prompt.
 Both produce exactly `--new-tokens` tokens (end of turn ignored), so decode rates compare like
 for like. Goals: decode with the adapter >= 0.5x llama.cpp; first token p50 <= 1 s. Results go
 to bench/out/llama_anchor.json.
@@ -34,13 +36,19 @@ LLAMA_CPP = "llama-cpp-python==0.3.36"
 
 # Runs inside the benchmark venv: prompts (token ids) on stdin, timings on stdout.
 LLAMA_SCRIPT = r"""
-import json, sys, time
+import ctypes, json, sys, time
+import llama_cpp
 from llama_cpp import Llama
 job = json.load(sys.stdin)
 llm = Llama(model_path=job["gguf"], n_ctx=2048, n_threads=job["threads"], n_batch=512,
             verbose=False)
+loras = [llama_cpp.llama_adapter_lora_init(llm.model, path.encode()) if path else None
+         for path in job["loras"]]
 results = []
-for tokens in [job["prompts"][0]] + job["prompts"]:  # the first one warms up
+for tokens, lora in zip([job["prompts"][0]] + job["prompts"], loras[:1] + loras):  # warm-up
+    adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(lora) if lora else None
+    scales = (ctypes.c_float * 1)(1.0) if lora else None
+    assert llama_cpp.llama_set_adapters_lora(llm.ctx, adapters, 1 if lora else 0, scales) == 0
     llm.reset()
     start = time.perf_counter()
     first = None
@@ -132,14 +140,38 @@ def assistant_side(loaded, packs, jobs, new_tokens: int, adapter: bool) -> list[
     return rows
 
 
-def llama_side(loaded, jobs, new_tokens: int, threads: int) -> list[dict]:
+def prompt_token_lists(loaded, jobs) -> list[list[int]]:
     from assistant.generation import encode_chat
-    from assistant.models import load_base_model, packaged_gguf
+    from assistant.models import load_base_model
 
     base = load_base_model(loaded)
-    token_lists = [encode_chat(base, messages)[0].tolist() for _, messages in jobs]
+    return [encode_chat(base, messages)[0].tolist() for _, messages in jobs]
+
+
+def gguf_adapters(loaded, packs) -> dict[str, str]:
+    """Each pack's adapter exported for llama.cpp (`assistant pack gguf-adapter`)."""
+    from assistant.gguf_lora import export_gguf_lora
+    from assistant.models import resolve_base_path
+    from assistant.settings import cache_dir
+
+    config = json.loads((resolve_base_path(loaded) / "config.json").read_text())
+    folder = cache_dir(loaded.settings) / "bench" / "gguf-lora"
+    return {
+        p.name: str(export_gguf_lora(p.adapter_dir, folder / f"{p.name}.gguf", config))
+        for p in packs
+    }
+
+
+def llama_side(
+    loaded, jobs, new_tokens: int, threads: int, adapters: dict[str, str] | None = None
+) -> list[dict]:
+    """llama.cpp on the packaged GGUF, with each pack's GGUF LoRA when `adapters` is given."""
+    from assistant.models import packaged_gguf
+
+    token_lists = prompt_token_lists(loaded, jobs)
+    loras = [adapters[name] if adapters else None for name, _ in jobs]
     job = {"gguf": str(packaged_gguf()), "prompts": token_lists, "new_tokens": new_tokens,
-           "threads": threads}  # fmt: skip
+           "threads": threads, "loras": loras}  # fmt: skip
     python = bench_venv() / "bin" / "python"
     done = subprocess.run(
         [str(python), "-c", LLAMA_SCRIPT],
@@ -164,7 +196,9 @@ def main() -> None:
     parser.add_argument("--setup", action="store_true", help="create the llama.cpp venv")
     parser.add_argument("--new-tokens", type=int, default=96)
     parser.add_argument(
-        "--weights", default="float32,fp16,int8", help="assistant variants (default: %(default)s)"
+        "--weights",
+        default="float32,fp16,int8",
+        help="assistant variants (default: %(default)s; '' for none)",
     )
     args = parser.parse_args()
     if args.setup:
@@ -183,8 +217,12 @@ def main() -> None:
     packs = list_packs()
     jobs = prompts(loaded, packs)
     llama = llama_side(loaded, jobs, args.new_tokens, threads)
-    sides: dict[str, list[dict]] = {}
-    for weights in args.weights.split(","):
+    sides: dict[str, list[dict]] = {
+        "llama.cpp Q4_1 + pack GGUF LoRA": llama_side(
+            loaded, jobs, args.new_tokens, threads, gguf_adapters(loaded, packs)
+        )
+    }
+    for weights in filter(None, args.weights.split(",")):
         os.environ["ASSISTANT_QUANTIZE"] = weights if weights in ("fp16", "int8") else "none"
         variant = load_settings()
         sides[f"assistant {weights} + adapter"] = assistant_side(
@@ -205,7 +243,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "threads": threads,
         "new_tokens": args.new_tokens,
-        "prompt_tokens": [r["prompt_tokens"] for r in next(iter(sides.values()))],
+        "prompt_tokens": [len(t) for t in prompt_token_lists(loaded, jobs)],
         "rows": rows,
         "per_prompt": {"llama": llama + llama_again, **sides},
     }

@@ -1,4 +1,5 @@
-"""`assistant pack list|show|validate|new|export|import`: author, check and share domain packs.
+"""`assistant pack list|show|validate|new|export|gguf-adapter|import`: author, check and share
+domain packs.
 
 A PACK argument is a pack name, or a path to a pack folder (anything with a slash, e.g.
 `./my-pack`).
@@ -287,6 +288,41 @@ def export(name: str, output: Path | None, as_json: bool) -> None:
     click.echo(
         f"Exported {report.pack}: {report.files} files, {report.bytes:,} bytes -> {report.path}"
     )
+
+
+@pack.command("gguf-adapter")
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The file to write (default: ./NAME-lora.gguf).",
+)
+@JSON_OPTION
+@pass_context
+def gguf_adapter(ctx: Context, name: str, output: Path | None, as_json: bool) -> None:
+    """Write pack NAME's adapter as a GGUF LoRA for llama.cpp (llama-cli or llama-server
+    --lora), to run beside the base model's GGUF."""
+    from assistant.adapters import check_adapter
+    from assistant.gguf_lora import export_gguf_lora
+    from assistant.models import PACKAGED_BASE, packaged_gguf, resolve_base_path
+
+    domain = pack_from_argument(name)
+    check_adapter(domain, ctx.settings)
+    base = resolve_base_path(ctx.settings)
+    model_config = json.loads((base / "config.json").read_text("utf-8"))
+    target = output or Path(f"{domain.name}-lora.gguf")
+    export_gguf_lora(domain.adapter_dir, target, model_config)
+    packaged = ctx.settings.settings.models.base_model == PACKAGED_BASE
+    base_gguf = str(packaged_gguf()) if packaged else None
+    if as_json:
+        _echo_json({"pack": domain.name, "path": str(target), "base_gguf": base_gguf})
+        return
+    click.echo(f"Wrote {domain.name}'s adapter for llama.cpp -> {target}")
+    if base_gguf:
+        click.echo(f"  llama-server -m {base_gguf} --lora {_shown(target)}")
+    else:
+        click.echo(f"  use it with a llama-architecture GGUF of {base}")
 
 
 @pack.command("import")

@@ -10,6 +10,7 @@ so it is written here on the `gguf` package's writer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -75,17 +76,24 @@ def export_gguf_lora(adapter_dir: Path, target: Path, model_config: dict[str, An
     n_head = int(model_config["num_attention_heads"])
     n_kv_head = int(model_config.get("num_key_value_heads", n_head))
     tensors = gguf_lora_tensors(adapter_dir, n_head, n_kv_head)
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    writer = gguf.GGUFWriter(str(partial), arch="llama")
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config["lora_alpha"]))
-    for name, value in tensors.items():
-        writer.add_tensor(name, value)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    partial.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writer = gguf.GGUFWriter(str(partial), arch="llama")
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config["lora_alpha"]))
+        for name, value in tensors.items():
+            writer.add_tensor(name, value)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        partial.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise AssistantError(
+            f"could not write {target} ({exc.strerror or exc}): choose another path with -o"
+        ) from None
     return target

@@ -99,3 +99,18 @@ def test_a_pack_without_an_adapter_gets_one_line_and_exit_2(tmp_path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "has no trained adapter" in lines[0], result.stderr
     assert "assistant train" in lines[0]
+
+
+def test_an_unwritable_output_gets_one_line_and_exit_2(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import commands  # noqa: F401
+    from assistant.cli.app import cli
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(cli, ["pack", "gguf-adapter", "support", "-o", f"{blocker}/x.gguf"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not write" in lines[0] and "-o" in lines[0], result.stderr
+    assert blocker.read_text() == "not a folder"

@@ -150,26 +150,20 @@ def prompt_token_lists(loaded, jobs) -> list[list[int]]:
 
 def gguf_adapters(loaded, packs) -> dict[str, str]:
     """Each pack's adapter exported for llama.cpp (`assistant pack gguf-adapter`)."""
-    from assistant.gguf_lora import export_gguf_lora
-    from assistant.models import resolve_base_path
+    from assistant.gguf_lora import export_pack_adapter
     from assistant.settings import cache_dir
 
-    config = json.loads((resolve_base_path(loaded) / "config.json").read_text())
     folder = cache_dir(loaded.settings) / "bench" / "gguf-lora"
-    return {
-        p.name: str(export_gguf_lora(p.adapter_dir, folder / f"{p.name}.gguf", config))
-        for p in packs
-    }
+    return {p.name: str(export_pack_adapter(p, loaded, folder / f"{p.name}.gguf")) for p in packs}
 
 
 def llama_side(
-    loaded, jobs, new_tokens: int, threads: int, adapters: dict[str, str] | None = None
+    token_lists: list[list[int]], new_tokens: int, threads: int, loras: list[str | None]
 ) -> list[dict]:
-    """llama.cpp on the packaged GGUF, with each pack's GGUF LoRA when `adapters` is given."""
+    """llama.cpp on the packaged GGUF; each prompt with the GGUF LoRA beside it in `loras`, if
+    any."""
     from assistant.models import packaged_gguf
 
-    token_lists = prompt_token_lists(loaded, jobs)
-    loras = [adapters[name] if adapters else None for name, _ in jobs]
     job = {"gguf": str(packaged_gguf()), "prompts": token_lists, "new_tokens": new_tokens,
            "threads": threads, "loras": loras}  # fmt: skip
     python = bench_venv() / "bin" / "python"
@@ -216,10 +210,14 @@ def main() -> None:
     threads = torch.get_num_threads()
     packs = list_packs()
     jobs = prompts(loaded, packs)
-    llama = llama_side(loaded, jobs, args.new_tokens, threads)
+    token_lists = prompt_token_lists(loaded, jobs)
+    no_loras: list[str | None] = [None] * len(jobs)
+    exported = gguf_adapters(loaded, packs)
+    pack_loras: list[str | None] = [exported[name] for name, _ in jobs]
+    llama = llama_side(token_lists, args.new_tokens, threads, no_loras)
     sides: dict[str, list[dict]] = {
         "llama.cpp Q4_1 + pack GGUF LoRA": llama_side(
-            loaded, jobs, args.new_tokens, threads, gguf_adapters(loaded, packs)
+            token_lists, args.new_tokens, threads, pack_loras
         )
     }
     for weights in filter(None, args.weights.split(",")):
@@ -231,7 +229,7 @@ def main() -> None:
         sides[f"assistant {weights} base alone"] = assistant_side(
             variant, packs, jobs, args.new_tokens, adapter=False
         )
-    llama_again = llama_side(loaded, jobs, args.new_tokens, threads)  # before and after
+    llama_again = llama_side(token_lists, args.new_tokens, threads, no_loras)  # before and after
 
     anchor = summary(llama + llama_again)
     rows = {"llama.cpp Q4_1 (anchor)": anchor} | {k: summary(v) for k, v in sides.items()}
@@ -243,7 +241,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "threads": threads,
         "new_tokens": args.new_tokens,
-        "prompt_tokens": [len(t) for t in prompt_token_lists(loaded, jobs)],
+        "prompt_tokens": [len(t) for t in token_lists],
         "rows": rows,
         "per_prompt": {"llama": llama + llama_again, **sides},
     }

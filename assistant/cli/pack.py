@@ -24,6 +24,12 @@ from assistant.packs import DomainPack, list_packs, pack_from_argument
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
+def _output_option(help_text: str) -> Any:
+    return click.option(
+        "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help=help_text
+    )
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -263,12 +269,7 @@ def new(
 
 @pack.command()
 @click.argument("name")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The archive to write (default: ./NAME.tar.gz).",
-)
+@_output_option("The archive to write (default: ./NAME.tar.gz).")
 @JSON_OPTION
 def export(name: str, output: Path | None, as_json: bool) -> None:
     """Write pack NAME as one .tar.gz with a SHA-256 manifest (the index is not included)."""
@@ -292,28 +293,19 @@ def export(name: str, output: Path | None, as_json: bool) -> None:
 
 @pack.command("gguf-adapter")
 @click.argument("name")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The file to write (default: ./NAME-lora.gguf).",
-)
+@_output_option("The file to write (default: ./NAME-lora.gguf).")
 @JSON_OPTION
 @pass_context
 def gguf_adapter(ctx: Context, name: str, output: Path | None, as_json: bool) -> None:
     """Write pack NAME's adapter as a GGUF LoRA for llama.cpp (llama-cli or llama-server
     --lora), to run beside the base model's GGUF."""
-    from assistant.adapters import check_adapter
-    from assistant.gguf_lora import export_gguf_lora
-    from assistant.models import PACKAGED_BASE, packaged_gguf, resolve_base_path
+    from assistant.gguf_lora import export_pack_adapter
+    from assistant.models import PACKAGED_BASE, packaged_gguf
 
     domain = pack_from_argument(name)
-    check_adapter(domain, ctx.settings)
-    base = resolve_base_path(ctx.settings)
-    model_config = json.loads((base / "config.json").read_text("utf-8"))
-    target = output or Path(f"{domain.name}-lora.gguf")
-    export_gguf_lora(domain.adapter_dir, target, model_config)
-    packaged = ctx.settings.settings.models.base_model == PACKAGED_BASE
+    target = export_pack_adapter(domain, ctx.settings, output or Path(f"{domain.name}-lora.gguf"))
+    base = ctx.settings.settings.models.base_model
+    packaged = base == PACKAGED_BASE
     base_gguf = str(packaged_gguf()) if packaged else None
     if as_json:
         _echo_json({"pack": domain.name, "path": str(target), "base_gguf": base_gguf})

@@ -337,9 +337,7 @@ def evaluate(
 ) -> EvalReport:
     """Answer every case with `pack` (None: the router picks) and score it. Setting `stop`
     ends the run after the current question (that one is dropped); the report says so."""
-    from assistant.models import load_base_model
-
-    load_base_model(router.loaded)  # load time must not count as the first answer's latency
+    router.warm_up()  # load time must not count as the first answer's latency
     auto = pack is None
     items: list[EvalItem] = []
     interrupted = False

@@ -11,7 +11,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,8 +56,9 @@ class GenerationOptions:
         return cls(**values)
 
 
-class _TokenQueue:
-    """A transformers streamer: `generate` calls put() with the prompt, then each new token."""
+class TokenQueue:
+    """A transformers streamer: `generate` calls put() with the prompt, then each new token;
+    other backends hand over new tokens one by one with push()."""
 
     def __init__(self) -> None:
         self.tokens: queue.Queue[Any] = queue.Queue()
@@ -69,6 +70,9 @@ class _TokenQueue:
             return
         for token in value.reshape(-1).tolist():
             self.tokens.put(token)
+
+    def push(self, token: int) -> None:
+        self.tokens.put(token)
 
     def end(self) -> None:
         self.tokens.put(_DONE)
@@ -173,6 +177,14 @@ def decline_margin(tokenizer: Any, prompt_length: int, min_prob: float) -> _Decl
 _generate_lock = threading.Lock()
 
 
+def chat_token_ids(tokenizer: Any, messages: Sequence[dict[str, str]]) -> list[int]:
+    """Token ids of the chat with the assistant turn opened, as a list."""
+    encoded = tokenizer.apply_chat_template(
+        list(messages), add_generation_prompt=True, return_dict=True
+    )
+    return list(encoded["input_ids"])
+
+
 def encode_chat(handle: LoadedModel, messages: Sequence[dict[str, str]]) -> Any:
     """Token ids (1 x n tensor) of the chat with the assistant turn opened."""
     encoded = handle.tokenizer.apply_chat_template(
@@ -181,13 +193,18 @@ def encode_chat(handle: LoadedModel, messages: Sequence[dict[str, str]]) -> Any:
     return encoded["input_ids"]
 
 
+def end_token_ids(tokenizer: Any) -> set[int]:
+    """The tokens that end an answer: end of sequence and end of turn."""
+    ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    return {i for i in ids if isinstance(i, int) and i >= 0}
+
+
 def generate_kwargs(handle: LoadedModel, options: GenerationOptions) -> dict[str, Any]:
     """The keyword arguments for `model.generate` that the streaming path uses."""
     tokenizer = handle.tokenizer
-    end_ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
     kwargs: dict[str, Any] = {
         "max_new_tokens": options.max_new_tokens,
-        "eos_token_id": sorted(i for i in end_ids if isinstance(i, int) and i >= 0),
+        "eos_token_id": sorted(end_token_ids(tokenizer)),
         "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
         "repetition_penalty": options.repetition_penalty,
     }
@@ -213,6 +230,16 @@ def _prefilled_system_turn(handle: LoadedModel, generator: Any, input_ids: Any) 
     return {"past_key_values": handle.prefix_cache.prefilled(generator, input_ids, length, adapter)}
 
 
+def logits_processors(tokenizer: Any, options: GenerationOptions, prompt_length: int) -> list[Any]:
+    """The answer path's own logits processors (decline margin, no repeats in the answer)."""
+    processors: list[Any] = []
+    if options.decline_min_prob > 0:
+        processors.append(decline_margin(tokenizer, prompt_length, options.decline_min_prob))
+    if options.no_repeat_ngram > 0:
+        processors.append(_NoRepeatInAnswer(options.no_repeat_ngram, prompt_length))
+    return processors
+
+
 def stream_tokens(
     handle: LoadedModel,
     input_ids: Any,
@@ -231,38 +258,58 @@ def stream_tokens(
     from assistant.adapters import bank_for
 
     cancel = cancel or threading.Event()
-    stats = stats if stats is not None else GenerationStats()
-    streamer = _TokenQueue()
-    errors: list[BaseException] = []
-    stats.prompt_tokens = int(input_ids.shape[-1])
     kwargs = generate_kwargs(handle, options)
-    processors = []
-    if options.decline_min_prob > 0:
-        processors.append(
-            decline_margin(handle.tokenizer, stats.prompt_tokens, options.decline_min_prob)
-        )
-    if options.no_repeat_ngram > 0:
-        processors.append(_NoRepeatInAnswer(options.no_repeat_ngram, stats.prompt_tokens))
+    processors = logits_processors(handle.tokenizer, options, int(input_ids.shape[-1]))
     if processors:
         kwargs["logits_processor"] = LogitsProcessorList(processors)
 
+    def produce(streamer: TokenQueue) -> None:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_generate_lock)
+            stack.enter_context(torch.inference_mode())
+            generator = model
+            if generator is None:
+                generator = stack.enter_context(bank_for(handle).using(None))
+            if options.reuse_system_prefix:
+                kwargs.update(_prefilled_system_turn(handle, generator, input_ids))
+            generator.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                streamer=streamer,
+                stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
+                **kwargs,
+            )
+
+    return stream_text(
+        produce,
+        handle.tokenizer,
+        set(kwargs["eos_token_id"]),
+        int(input_ids.shape[-1]),
+        cancel=cancel,
+        stats=stats,
+    )
+
+
+def stream_text(
+    produce: Callable[[TokenQueue], None],
+    tokenizer: Any,
+    end_ids: set[int],
+    prompt_tokens: int,
+    *,
+    cancel: threading.Event,
+    stats: GenerationStats | None = None,
+) -> Iterator[str]:
+    """Run `produce` in a worker thread (it hands each new token to the queue it is given)
+    and yield the answer's text as the tokens arrive. Shared by
+    every generation backend, so detokenizing, cancelling and the stats work the same in all."""
+    stats = stats if stats is not None else GenerationStats()
+    stats.prompt_tokens = prompt_tokens
+    streamer = TokenQueue()
+    errors: list[BaseException] = []
+
     def run() -> None:
         try:
-            with contextlib.ExitStack() as stack:
-                stack.enter_context(_generate_lock)
-                stack.enter_context(torch.inference_mode())
-                generator = model
-                if generator is None:
-                    generator = stack.enter_context(bank_for(handle).using(None))
-                if options.reuse_system_prefix:
-                    kwargs.update(_prefilled_system_turn(handle, generator, input_ids))
-                generator.generate(
-                    input_ids=input_ids,
-                    attention_mask=torch.ones_like(input_ids),
-                    streamer=streamer,
-                    stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
-                    **kwargs,
-                )
+            produce(streamer)
         except BaseException as exc:  # surfaced in the consumer's thread below
             errors.append(exc)
         finally:
@@ -271,8 +318,6 @@ def stream_tokens(
     start = time.perf_counter()
     worker = threading.Thread(target=run, name="assistant-generate", daemon=True)
     worker.start()
-    tokenizer = handle.tokenizer
-    end_ids = set(kwargs["eos_token_id"])
     token_ids: list[int] = []
     emitted = ""
     # Incremental detokenization: decode only the tokens since the last emitted piece (plus the

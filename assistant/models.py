@@ -184,21 +184,33 @@ def configure_threads(loaded: LoadedSettings) -> None:
         torch.set_num_threads(threads)
 
 
+def load_tokenizer(loaded: LoadedSettings) -> Any:
+    """The base model's tokenizer alone (the llama.cpp backend needs no torch model)."""
+    path = resolve_base_path(loaded)
+    key = ("tokenizer", str(path))
+    with _lock:
+        if key not in _cache:
+            from transformers import AutoTokenizer
+
+            _cache[key] = AutoTokenizer.from_pretrained(path)
+        return _cache[key]
+
+
 def load_base_model(loaded: LoadedSettings) -> LoadedModel:
     """The base model for these settings, loaded once per process and shared."""
     models = loaded.settings.models
     path = resolve_base_path(loaded)
     key = ("base", str(path), models.dtype, models.quantize)
+    tokenizer = load_tokenizer(loaded)
     with _lock:
         if key in _cache:
             return _cache[key]
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         configure_threads(loaded)
         start = time.perf_counter()
-        tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(models.dtype))
         model.eval()
         quantized = None

@@ -236,14 +236,12 @@ class Router:
         cancel: threading.Event | None = None,
     ) -> Iterator[str | Answer]:
         """Yield answer text pieces, then the final `Answer` (always last)."""
-        from assistant.models import load_base_model
-
         started = time.perf_counter()
         question = (question or "").strip()
         if not question:
             raise AssistantError("the question is empty")
         turns = _history_messages(history)
-        tokenizer = load_base_model(self.loaded).tokenizer
+        tokenizer = self._tokenizer()
         notices: list[str] = []
         ids = tokenizer(question)["input_ids"]
         if len(ids) > MAX_QUESTION_TOKENS:
@@ -361,22 +359,13 @@ class Router:
     ) -> Iterator[str | tuple[Any, str | None]]:
         """Build the prompt (history trimmed to fit), switch to the pack's adapter and stream
         the reply; ends with a (GenerationStats, adapter name) tuple."""
-        from assistant.adapters import bank_for
-        from assistant.generation import (
-            GenerationOptions,
-            GenerationStats,
-            encode_chat,
-            stream_tokens,
-        )
-        from assistant.models import load_base_model
+        from assistant.generation import GenerationOptions, GenerationStats, chat_token_ids
 
-        base = load_base_model(self.loaded)
         config, pack = handle.config, handle.pack
         adapter_name = None
-        bank = bank_for(base)
         if use_adapter:
             if (pack.adapter_dir / "adapter_model.safetensors").is_file():
-                adapter_name = bank.load(pack, self.loaded)
+                adapter_name = self.load_adapter(pack)
             else:
                 notices.append(
                     f"pack {pack.name!r} has no trained adapter yet; the base model answers"
@@ -396,17 +385,66 @@ class Router:
                 config.persona, question, passages, kept, config.retrieval.passage_words
             )
 
+        tokenizer = self._tokenizer()
         budget = CONTEXT_TOKENS - options.max_new_tokens
-        messages, _size = self._fit_history(base.tokenizer, messages_for, turns, budget)
+        messages, _size = self._fit_history(tokenizer, messages_for, turns, budget)
         if len(turns) and len(messages) - 2 < len(turns):
             notices.append("older turns of the conversation were left out to fit the model")
-        input_ids = encode_chat(base, messages)
         stats = GenerationStats()
-        with bank.using(adapter_name) as model:
-            yield from stream_tokens(
-                base, input_ids, options, cancel=cancel, stats=stats, model=model
+        if self._llama_cpp:
+            from assistant import llama_backend
+
+            yield from llama_backend.stream_tokens(
+                llama_backend.engine_for(self.loaded, CONTEXT_TOKENS),
+                chat_token_ids(tokenizer, messages),
+                options,
+                adapter=adapter_name,
+                cancel=cancel,
+                stats=stats,
             )
+        else:
+            from assistant.adapters import bank_for
+            from assistant.generation import encode_chat, stream_tokens
+            from assistant.models import load_base_model
+
+            base = load_base_model(self.loaded)
+            with bank_for(base).using(adapter_name) as model:
+                yield from stream_tokens(
+                    base, encode_chat(base, messages), options, cancel=cancel, stats=stats,
+                    model=model,
+                )  # fmt: skip
         yield stats, adapter_name
+
+    @property
+    def _llama_cpp(self) -> bool:
+        return self.loaded.settings.models.backend == "llama_cpp"
+
+    def _tokenizer(self) -> Any:
+        from assistant.models import load_tokenizer
+
+        return load_tokenizer(self.loaded)
+
+    def warm_up(self) -> None:
+        """Load the generator of the configured backend (seconds on the first call)."""
+        if self._llama_cpp:
+            from assistant import llama_backend
+
+            llama_backend.engine_for(self.loaded, CONTEXT_TOKENS)
+        else:
+            from assistant.models import load_base_model
+
+            load_base_model(self.loaded)
+
+    def load_adapter(self, pack: DomainPack) -> str:
+        """Load the pack's adapter into the configured backend (once); returns its name."""
+        if self._llama_cpp:
+            from assistant import llama_backend
+
+            return llama_backend.engine_for(self.loaded, CONTEXT_TOKENS).load_adapter(pack)
+        from assistant.adapters import bank_for
+        from assistant.models import load_base_model
+
+        return bank_for(load_base_model(self.loaded)).load(pack, self.loaded)
 
     def answer(
         self, question: str, pack: str | None = None, history: Sequence[Any] = (), **options: Any

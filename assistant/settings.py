@@ -30,6 +30,7 @@ class ModelSettings(_Section):
     embedder: str = Field(min_length=1)
     dtype: Literal["float32", "bfloat16"]
     quantize: Literal["none", "fp16", "int8"] = "fp16"
+    backend: Literal["transformers", "llama_cpp"] = "transformers"
     threads: int = Field(ge=0, le=256)
 
 

@@ -166,18 +166,15 @@ class Service:
 
     def load(self) -> None:
         """Base model, embedder, every pack's index and adapter: all before 'ready'."""
-        from assistant.adapters import bank_for
-        from assistant.models import load_base_model
-
         start = time.perf_counter()
         try:
-            base = load_base_model(self.router.loaded)
+            self.router.warm_up()
             self.router.embedder()
             for pack in self.router.packs():
                 handle = self.router.handle(pack.name)
                 if (handle.pack.adapter_dir / "adapter_model.safetensors").is_file():
                     try:
-                        bank_for(base).load(handle.pack, self.router.loaded)
+                        self.router.load_adapter(handle.pack)
                     except AssistantError as exc:  # answered without it, with a notice
                         log.warning("pack %s: adapter not loaded: %s", pack.name, exc)
         except Exception as exc:

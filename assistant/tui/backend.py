@@ -37,9 +37,9 @@ class Backend:
 
     def warm_up(self) -> None:
         """Load the base model and the embedder (seconds on the first call of a process)."""
-        from assistant.models import load_base_model, load_embedder
+        from assistant.models import load_embedder
 
-        load_base_model(self.loaded)
+        self.router.warm_up()
         load_embedder(self.loaded)
 
     def packs(self) -> list[PackInfo]:

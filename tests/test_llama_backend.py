@@ -1,0 +1,161 @@
+"""The optional llama.cpp answer backend (`models.backend = "llama_cpp"`): it answers through the
+router with each pack's adapter, reuses the cached system turn only when that is exact, and
+stops on cancel. Without llama-cpp-python installed (the default install, and CI, which does not
+compile llama.cpp) the setting must fail in one line that says what to install; the tests that
+run llama.cpp skip there."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from assistant import llama_backend
+from assistant.cli import commands  # noqa: F401  (registers the commands)
+from assistant.cli.app import cli
+from assistant.errors import AssistantError
+from assistant.packs import find_pack
+from assistant.settings import LoadedSettings
+
+needs_llama = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None, reason="the llama extra is not installed"
+)
+
+
+def _with_models(settings: LoadedSettings, **models) -> LoadedSettings:
+    updated = settings.settings.models.model_copy(update=models)
+    return LoadedSettings(settings=settings.settings.model_copy(update={"models": updated}))
+
+
+@pytest.fixture
+def llama_settings(settings):
+    return _with_models(settings, backend="llama_cpp")
+
+
+def test_without_llama_cpp_the_backend_fails_in_one_line(monkeypatch, embedder) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import raises ImportError
+    monkeypatch.setattr(llama_backend, "_engines", {})
+    monkeypatch.setenv("ASSISTANT_BACKEND", "llama_cpp")
+    result = CliRunner().invoke(cli, ["ask", "diabetes", "What is insulin?"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "assistant[llama]" in lines[0] and "models.backend" in lines[0]
+
+
+def test_a_non_gguf_base_model_is_refused_in_one_line(settings, tmp_path) -> None:
+    from assistant.llama_backend import base_gguf
+
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(AssistantError, match="needs a GGUF base model"):
+        base_gguf(_with_models(settings, base_model=str(tmp_path)))
+
+
+@pytest.fixture
+def router(llama_settings):
+    from assistant.router import Router
+
+    return Router(llama_settings)
+
+
+@pytest.fixture
+def engine(router):
+    from assistant.router import CONTEXT_TOKENS
+
+    return llama_backend.engine_for(router.loaded, CONTEXT_TOKENS)
+
+
+def _answer(router, pack: str, question: str, **options):
+    return router.answer(question, pack, max_tokens=options.pop("max_tokens", 48), **options)
+
+
+@needs_llama
+def test_a_pack_answers_with_its_adapter_and_cites_a_passage(router) -> None:
+    answer = _answer(router, "contracts", "What does the indemnification clause require?")
+    assert answer.adapter == "contracts"
+    assert answer.answer.strip()
+    # the contracts adapter answers in the pack's clause / meaning / risk form, and cites
+    assert "Risk:" in answer.answer
+    assert answer.citations
+    without = _answer(router, "contracts", "What does the indemnification clause require?",
+                      adapter=False)  # fmt: skip
+    assert without.adapter is None
+    assert without.answer != answer.answer
+
+
+@needs_llama
+def test_switching_packs_gives_each_pack_its_own_answer_again(router) -> None:
+    question = "How do I add a folder to share?"
+    first = _answer(router, "support", question).answer
+    _answer(router, "penguin-wood", "How thick should a penguin-wood panel be?")
+    again = _answer(router, "support", question).answer
+    assert again == first
+
+
+@needs_llama
+def test_the_system_turn_is_reused_and_gives_the_same_answer(router, engine) -> None:
+    question = "What is a normal blood sugar level before meals?"
+    evaluated: list[int] = []
+    real_eval = engine.llm.eval
+
+    def counting_eval(tokens):
+        evaluated.append(len(tokens))
+        return real_eval(tokens)
+
+    engine.llm.reset()
+    engine.llm.eval = counting_eval
+    try:
+        cold = _answer(router, "diabetes", question, max_tokens=24)
+        cold_prefill = evaluated[0]
+        evaluated.clear()
+        _answer(router, "diabetes", "What should I do when my sugar is low?",
+                max_tokens=4)  # fmt: skip
+        warm_prefill = evaluated[0]
+        evaluated.clear()
+        again = _answer(router, "diabetes", question, max_tokens=24)
+    finally:
+        del engine.llm.eval
+    assert warm_prefill < cold_prefill - 100  # the persona and rules were not evaluated again
+    assert again.answer == cold.answer
+
+
+@needs_llama
+def test_the_token_limit_and_cancel_stop_generation(router) -> None:
+    from assistant.generation import GenerationOptions, GenerationStats, chat_token_ids
+    from assistant.llama_backend import engine_for, stream_tokens
+    from assistant.router import CONTEXT_TOKENS
+
+    engine = engine_for(router.loaded, CONTEXT_TOKENS)
+    ids = chat_token_ids(engine.tokenizer, [{"role": "user", "content": "Count to fifty."}])
+    stats = GenerationStats()
+    options = GenerationOptions(max_new_tokens=12, extra={"min_new_tokens": 12})
+    text = "".join(stream_tokens(engine, ids, options, adapter=None, stats=stats))
+    assert text and stats.new_tokens == 12 and stats.finish_reason == "length"
+
+    cancel = threading.Event()
+    stats = GenerationStats()
+    pieces = stream_tokens(
+        engine, ids, GenerationOptions(max_new_tokens=200), adapter=None, cancel=cancel,
+        stats=stats,
+    )  # fmt: skip
+    next(pieces)
+    cancel.set()
+    list(pieces)
+    assert stats.finish_reason == "cancelled" and stats.new_tokens < 200
+
+
+@needs_llama
+def test_an_adapter_is_exported_once_and_reused(engine, llama_settings) -> None:
+    from assistant.settings import cache_dir
+
+    pack = find_pack("penguin-wood")
+    engine.load_adapter(pack)
+    exported = list((cache_dir(llama_settings.settings) / "gguf-lora").glob("penguin-wood-*"))
+    assert len(exported) == 1
+    stamp = exported[0].stat().st_mtime_ns
+    engine.adapters.pop(pack.name)
+    engine.load_adapter(pack)
+    assert exported[0].stat().st_mtime_ns == stamp

@@ -184,6 +184,14 @@ def configure_threads(loaded: LoadedSettings) -> None:
         torch.set_num_threads(threads)
 
 
+def _no_loading_bars() -> None:
+    """transformers draws a "Loading weights" bar on stderr for every model it loads; an answer
+    (and a script reading stderr) should see none."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def load_tokenizer(loaded: LoadedSettings) -> Any:
     """The base model's tokenizer alone (the llama.cpp backend needs no torch model)."""
     path = resolve_base_path(loaded)
@@ -206,9 +214,8 @@ def load_base_model(loaded: LoadedSettings) -> LoadedModel:
         if key in _cache:
             return _cache[key]
         from transformers import AutoModelForCausalLM
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        _no_loading_bars()
         configure_threads(loaded)
         start = time.perf_counter()
         model = AutoModelForCausalLM.from_pretrained(path, dtype=_torch_dtype(models.dtype))
@@ -245,6 +252,7 @@ def load_embedder(loaded: LoadedSettings) -> Any:
         if key not in _cache:
             from sentence_transformers import SentenceTransformer
 
+            _no_loading_bars()
             configure_threads(loaded)
             _cache[key] = SentenceTransformer(str(path), device="cpu")
         return _cache[key]

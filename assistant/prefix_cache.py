@@ -56,8 +56,9 @@ class PrefixCache:
 
 def system_prefix_length(input_ids: Any, end_of_turn_id: int) -> int:
     """Tokens up to and including the end of the first turn (the system turn), or 0 when the
-    prompt has no complete first turn followed by more tokens."""
-    ids = input_ids[0].tolist()
+    prompt has no complete first turn followed by more tokens. `input_ids`: a 1 x n tensor or
+    a list of ids."""
+    ids = input_ids[0].tolist() if hasattr(input_ids, "tolist") else list(input_ids)
     try:
         end = ids.index(end_of_turn_id)
     except ValueError:

@@ -13,8 +13,12 @@ the default k retrieved passages, chat template). The same prompt token ids go t
 - `llama.cpp`: the packaged SmolLM2 Q4_1 GGUF that the converted model comes from, greedy, in a
   subprocess of the benchmark venv, 2 threads; once alone (the anchor, before and after the
   rest) and once with each pack's adapter exported as a GGUF LoRA (`assistant pack
-  gguf-adapter`), switched per prompt.
-Both produce exactly `--new-tokens` tokens (end of turn ignored), so decode rates compare like
+  gguf-adapter`), switched per prompt;
+- `assistant` with `models.backend = "llama_cpp"` (when this venv has the `llama` extra): the
+  Q8_0 re-encoding of that GGUF with the pack's GGUF LoRA, through the backend's own stream;
+  once right after another question of the same pack (system turn reused, as in a chat with
+  one pack) and once with an empty KV cache (full prefill, as a process's first answer).
+All produce exactly `--new-tokens` tokens (end of turn ignored), so decode rates compare like
 for like. Goals: decode with the adapter >= 0.5x llama.cpp; first token p50 <= 1 s. Results go
 to bench/out/llama_anchor.json.
 """
@@ -22,6 +26,7 @@ to bench/out/llama_anchor.json.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -79,8 +84,8 @@ def setup() -> None:
     print(f"llama.cpp ready in {venv}")
 
 
-def prompts(loaded, packs) -> list[tuple[str, list[dict[str, str]]]]:
-    """One in-scope eval question per pack, as the messages `ask` would send."""
+def prompts(loaded, packs, nth: int = 0) -> list[tuple[str, list[dict[str, str]]]]:
+    """One in-scope eval question per pack (the nth), as the messages `ask` would send."""
     from assistant.evaluation import load_cases
     from assistant.knowledge import open_pack_index
     from assistant.pack_format import load_pack_config
@@ -90,7 +95,7 @@ def prompts(loaded, packs) -> list[tuple[str, list[dict[str, str]]]]:
     for pack in packs:
         config = load_pack_config(pack, loaded)
         cases, _ = load_cases(pack.eval_file)
-        case = next(c for c in cases if not c.out_of_scope)
+        case = [c for c in cases if not c.out_of_scope][nth]
         hits = open_pack_index(pack, loaded).search(case.question, k=config.retrieval.k)
         passages = [PromptPassage(h.text, h.path, h.section or "") for h in hits]
         words = config.retrieval.passage_words
@@ -137,6 +142,49 @@ def assistant_side(loaded, packs, jobs, new_tokens: int, adapter: bool) -> list[
                         "decode_tok_s": stats.decode_tokens_per_s,
                     }
                 )
+    return rows
+
+
+def backend_side(loaded, packs, jobs, warm_jobs, new_tokens: int) -> dict[str, list[dict]]:
+    """`assistant` with `models.backend = "llama_cpp"`: each pack's prompt right after another
+    question of the same pack (a chat with one pack: the system turn's KV cache is reused), and
+    again with the KV cache emptied first (a full prefill, as the first answer of a process)."""
+    from assistant import llama_backend
+    from assistant.generation import GenerationOptions, GenerationStats, chat_token_ids
+    from assistant.router import CONTEXT_TOKENS
+
+    os.environ["ASSISTANT_BACKEND"] = "llama_cpp"
+    from assistant.settings import load_settings
+
+    variant = load_settings()
+    del os.environ["ASSISTANT_BACKEND"]
+    engine = llama_backend.engine_for(variant, CONTEXT_TOKENS)
+    by_name = {p.name: p for p in packs}
+    options = GenerationOptions(
+        max_new_tokens=new_tokens, repetition_penalty=1.0, extra={"min_new_tokens": new_tokens}
+    )
+    rows: dict[str, list[dict]] = {"reused": [], "full": []}
+
+    def run(name: str, messages, cold: bool) -> dict:
+        adapter = engine.load_adapter(by_name[name])
+        if cold:
+            engine.llm.reset()
+        stats = GenerationStats()
+        ids = chat_token_ids(engine.tokenizer, messages)
+        for _ in llama_backend.stream_tokens(engine, ids, options, adapter=adapter, stats=stats):
+            pass
+        return {
+            "pack": name,
+            "prompt_tokens": stats.prompt_tokens,
+            "ttft_ms": stats.first_token_s * 1000,
+            "decode_tok_s": stats.decode_tokens_per_s,
+        }
+
+    run(*jobs[0], cold=True)  # warm-up: loads the adapters' first use and llama.cpp's buffers
+    for (name, messages), (_, warm) in zip(jobs, warm_jobs, strict=True):
+        run(name, warm, cold=False)
+        rows["reused"].append(run(name, messages, cold=False))
+        rows["full"].append(run(name, messages, cold=True))
     return rows
 
 
@@ -229,6 +277,12 @@ def main() -> None:
         sides[f"assistant {weights} base alone"] = assistant_side(
             variant, packs, jobs, args.new_tokens, adapter=False
         )
+    if importlib.util.find_spec("llama_cpp") is not None:
+        product = backend_side(loaded, packs, jobs, prompts(loaded, packs, nth=1), args.new_tokens)
+        sides["assistant llama_cpp backend + adapter, system turn reused"] = product["reused"]
+        sides["assistant llama_cpp backend + adapter, full prefill"] = product["full"]
+    else:
+        print("llama-cpp-python is not installed in this venv: no row for the llama_cpp backend")
     llama_again = llama_side(token_lists, args.new_tokens, threads, no_loras)  # before and after
 
     anchor = summary(llama + llama_again)
@@ -245,10 +299,10 @@ def main() -> None:
         "rows": rows,
         "per_prompt": {"llama": llama + llama_again, **sides},
     }
-    print(f"{'':32} {'TTFT p50':>9} {'decode tok/s':>12} {'ratio':>6}")
+    print(f"{'':60} {'TTFT p50':>9} {'decode tok/s':>12} {'ratio':>6}")
     for name, row in rows.items():
         print(
-            f"{name:32} {row['ttft_p50_ms']:>7.0f}ms {row['decode_tok_s']:>12}"
+            f"{name:60} {row['ttft_p50_ms']:>7.0f}ms {row['decode_tok_s']:>12}"
             f" {row['decode_ratio']:>6}"
         )
     out = ROOT / "bench" / "out" / "llama_anchor.json"

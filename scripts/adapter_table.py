@@ -76,10 +76,12 @@ def main() -> None:
     packs = [p for p in list_packs() if not args.pack or p.name in args.pack]
     loaded = load_settings()
     router = Router(loaded, packs=packs)
-    # int8 runs (ASSISTANT_QUANTIZE=int8) keep their answers beside the float32 ones
-    weights = (
-        "" if loaded.settings.models.quantize == "none" else f"-{loaded.settings.models.quantize}"
-    )
+    # int8 runs (ASSISTANT_QUANTIZE=int8) and llama.cpp runs (ASSISTANT_BACKEND=llama_cpp) keep
+    # their answers beside the float32 ones
+    models = loaded.settings.models
+    weights = "" if models.quantize == "none" else f"-{models.quantize}"
+    if models.backend == "llama_cpp":
+        weights = "-llama-cpp"
     for pack in packs:
         cases, _ = load_cases(pack.eval_file)
         cases = sample_cases(cases, args.limit or None)

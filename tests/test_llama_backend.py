@@ -77,8 +77,6 @@ def test_a_pack_answers_with_its_adapter_and_cites_a_passage(router) -> None:
     answer = _answer(router, "contracts", "What does the indemnification clause require?")
     assert answer.adapter == "contracts"
     assert answer.answer.strip()
-    # the contracts adapter answers in the pack's clause / meaning / risk form, and cites
-    assert "Risk:" in answer.answer
     assert answer.citations
     without = _answer(router, "contracts", "What does the indemnification clause require?",
                       adapter=False)  # fmt: skip
@@ -86,18 +84,8 @@ def test_a_pack_answers_with_its_adapter_and_cites_a_passage(router) -> None:
     assert without.answer != answer.answer
 
 
-@needs_llama
-def test_switching_packs_gives_each_pack_its_own_answer_again(router) -> None:
-    question = "How do I add a folder to share?"
-    first = _answer(router, "support", question).answer
-    _answer(router, "penguin-wood", "How thick should a penguin-wood panel be?")
-    again = _answer(router, "support", question).answer
-    assert again == first
-
-
-@needs_llama
-def test_the_system_turn_is_reused_and_gives_the_same_answer(router, engine) -> None:
-    question = "What is a normal blood sugar level before meals?"
+def _counting_evals(engine, monkeypatch) -> list[int]:
+    """Record how many tokens each llama.cpp eval call gets."""
     evaluated: list[int] = []
     real_eval = engine.llm.eval
 
@@ -105,19 +93,36 @@ def test_the_system_turn_is_reused_and_gives_the_same_answer(router, engine) -> 
         evaluated.append(len(tokens))
         return real_eval(tokens)
 
+    monkeypatch.setattr(engine.llm, "eval", counting_eval)
+    return evaluated
+
+
+@needs_llama
+def test_switching_packs_gives_each_pack_its_own_answer_again(router, engine, monkeypatch) -> None:
+    question = "How do I add a folder to share?"
+    first = _answer(router, "support", question)
+    _answer(router, "penguin-wood", "How thick should a penguin-wood panel be?")
+    evaluated = _counting_evals(engine, monkeypatch)
+    again = _answer(router, "support", question)
+    assert again.answer == first.answer
+    # back from another pack: the support system turn came from its saved copy
+    assert evaluated[0] < first.timings.prompt_tokens - 100
+
+
+@needs_llama
+def test_the_system_turn_is_reused_and_gives_the_same_answer(router, engine, monkeypatch) -> None:
+    question = "What is a normal blood sugar level before meals?"
     engine.llm.reset()
-    engine.llm.eval = counting_eval
-    try:
-        cold = _answer(router, "diabetes", question, max_tokens=24)
-        cold_prefill = evaluated[0]
-        evaluated.clear()
-        _answer(router, "diabetes", "What should I do when my sugar is low?",
-                max_tokens=4)  # fmt: skip
-        warm_prefill = evaluated[0]
-        evaluated.clear()
-        again = _answer(router, "diabetes", question, max_tokens=24)
-    finally:
-        del engine.llm.eval
+    engine._system_turns.clear()
+    evaluated = _counting_evals(engine, monkeypatch)
+    cold = _answer(router, "diabetes", question, max_tokens=24)
+    cold_prefill = evaluated[0] + evaluated[1]  # the system turn, then the rest
+    evaluated.clear()
+    _answer(router, "diabetes", "What should I do when my sugar is low?", max_tokens=4)
+    warm_prefill = evaluated[0]
+    evaluated.clear()
+    again = _answer(router, "diabetes", question, max_tokens=24)
+    assert cold_prefill == cold.timings.prompt_tokens
     assert warm_prefill < cold_prefill - 100  # the persona and rules were not evaluated again
     assert again.answer == cold.answer
 

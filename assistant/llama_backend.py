@@ -60,7 +60,10 @@ def base_gguf(loaded: LoadedSettings) -> Path:
     )
 
 
-def runtime_gguf(loaded: LoadedSettings) -> Path:
+RUNTIME_KIND = "q8_0"  # what the packaged model is re-encoded as (see runtime_gguf)
+
+
+def runtime_gguf(loaded: LoadedSettings, kind: str | None = None) -> Path:
     """The GGUF llama.cpp loads. The packaged model ships as Q4_1; it is re-encoded once as
     Q8_0 into the cache: prompts prefill 1.7x faster (1.35 vs 2.3 s for 4 passages on 2 cores)
     at the same decode speed (bench/RESULTS.md), and 8-bit blocks hold every Q4_1 value
@@ -70,11 +73,9 @@ def runtime_gguf(loaded: LoadedSettings) -> Path:
     source = base_gguf(loaded)
     if loaded.settings.models.base_model != PACKAGED_BASE:
         return source
-    target = (
-        cache_dir(loaded.settings)
-        / "models"
-        / f"{source.stem}-{_file_fingerprint(source)}.q8_0.gguf"
-    )
+    kind = kind or RUNTIME_KIND
+    name = f"{source.stem}-{_file_fingerprint(source)}.{kind}.gguf"
+    target = cache_dir(loaded.settings) / "models" / name
     if target.is_file():
         return target
     llama_cpp = _import_llama_cpp()
@@ -84,7 +85,10 @@ def runtime_gguf(loaded: LoadedSettings) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+    params.ftype = {
+        "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
+        "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
+    }[kind]
     params.allow_requantize = True
     try:
         status = llama_cpp.llama_model_quantize(
@@ -92,7 +96,7 @@ def runtime_gguf(loaded: LoadedSettings) -> Path:
         )
         if status != 0:
             raise AssistantError(
-                f"llama.cpp could not re-encode {source} as Q8_0 into {target.parent}: check"
+                f"llama.cpp could not re-encode {source} as {kind} into {target.parent}: check"
                 " that the cache folder is writable"
             )
         partial.replace(target)

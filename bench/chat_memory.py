@@ -1,6 +1,7 @@
 """Benchmark: peak memory of `assistant chat` with every pack's adapter loaded (issue [10/10]).
 
-Run: `.venv/bin/python bench/chat_memory.py [--weights float32,fp16,int8] [--max-tokens 32]`
+Run: `.venv/bin/python bench/chat_memory.py [--weights float32,fp16,int8,llama_cpp]
+[--max-tokens 32]` (`llama_cpp`: `models.backend = "llama_cpp"`, with the `llama` extra)
 
 Each variant runs in its own process: the real Textual chat app, headless, auto-routing, asks
 one in-scope eval question per pack, so the router loads every pack's index and adapter onto
@@ -54,11 +55,18 @@ async def chat_with_every_pack(max_tokens: int) -> dict:
             deadline = time.monotonic() + 600
             while app.answering and time.monotonic() < deadline:
                 await pilot.pause(0.2)
-    from assistant.models import load_base_model
+    if loaded.settings.models.backend == "llama_cpp":
+        from assistant import llama_backend
+        from assistant.router import CONTEXT_TOKENS
 
-    bank = load_base_model(loaded).bank
+        names = llama_backend.engine_for(loaded, CONTEXT_TOKENS).adapters
+    else:
+        from assistant.models import load_base_model
+
+        bank = load_base_model(loaded).bank
+        names = bank.names if bank else {}
     return {
-        "adapters_loaded": sorted(bank.names) if bank else [],
+        "adapters_loaded": sorted(names),
         "questions": len(questions),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }
@@ -66,6 +74,8 @@ async def chat_with_every_pack(max_tokens: int) -> dict:
 
 def run_variant(weights: str, max_tokens: int) -> dict:
     env = dict(os.environ, ASSISTANT_QUANTIZE=weights if weights in ("fp16", "int8") else "none")
+    if weights == "llama_cpp":  # the llama.cpp backend (needs the `llama` extra)
+        env.update(ASSISTANT_BACKEND="llama_cpp", ASSISTANT_QUANTIZE="none")
     done = subprocess.run(
         [sys.executable, __file__, "--child", "--max-tokens", str(max_tokens)],
         env=env,

@@ -81,7 +81,9 @@ def main() -> None:
     models = loaded.settings.models
     weights = "" if models.quantize == "none" else f"-{models.quantize}"
     if models.backend == "llama_cpp":
-        weights = "-llama-cpp"
+        from assistant import llama_backend
+
+        weights = f"-llama-cpp-{llama_backend.RUNTIME_KIND}"
     for pack in packs:
         cases, _ = load_cases(pack.eval_file)
         cases = sample_cases(cases, args.limit or None)

@@ -15,7 +15,7 @@ the default k retrieved passages, chat template). The same prompt token ids go t
   rest) and once with each pack's adapter exported as a GGUF LoRA (`assistant pack
   gguf-adapter`), switched per prompt;
 - `assistant` with `models.backend = "llama_cpp"` (when this venv has the `llama` extra): the
-  Q8_0 re-encoding of that GGUF with the pack's GGUF LoRA, through the backend's own stream;
+  F16 re-encoding of that GGUF with the pack's GGUF LoRA, through the backend's own stream;
   once right after another question of the same pack (system turn reused, as in a chat with
   one pack) and once with an empty KV cache (full prefill, as a process's first answer).
 All produce exactly `--new-tokens` tokens (end of turn ignored), so decode rates compare like

@@ -164,3 +164,16 @@ def test_an_adapter_is_exported_once_and_reused(engine, llama_settings) -> None:
     engine.adapters.pop(pack.name)
     engine.load_adapter(pack)
     assert exported[0].stat().st_mtime_ns == stamp
+
+
+@needs_llama
+def test_llama_cpp_answers_as_the_transformers_path_does(router, settings) -> None:
+    """The F16 re-encoding, the GGUF LoRA export, the prompt and the decoding rules together
+    reproduce the transformers answer (measured: 42 of 42 penguin-wood eval answers); a drift
+    in any of them (a rope permutation, a processor left out) changes the tokens."""
+    from assistant.router import Router
+
+    question = "How long can jointed edges sit before I glue them?"
+    llama = _answer(router, "penguin-wood", question, max_tokens=40)
+    torch_answer = _answer(Router(settings), "penguin-wood", question, max_tokens=40)
+    assert llama.answer == torch_answer.answer

@@ -160,15 +160,16 @@ def backend_side(loaded, packs, jobs, warm_jobs, new_tokens: int) -> dict[str, l
     del os.environ["ASSISTANT_BACKEND"]
     engine = llama_backend.engine_for(variant, CONTEXT_TOKENS)
     by_name = {p.name: p for p in packs}
-    options = GenerationOptions(
-        max_new_tokens=new_tokens, repetition_penalty=1.0, extra={"min_new_tokens": new_tokens}
-    )
     rows: dict[str, list[dict]] = {"reused": [], "full": []}
 
     def run(name: str, messages, cold: bool) -> dict:
         adapter = engine.load_adapter(by_name[name])
-        if cold:
-            engine.llm.reset()
+        options = GenerationOptions(
+            max_new_tokens=new_tokens,
+            repetition_penalty=1.0,
+            reuse_system_prefix=not cold,
+            extra={"min_new_tokens": new_tokens},
+        )
         stats = GenerationStats()
         ids = chat_token_ids(engine.tokenizer, messages)
         for _ in llama_backend.stream_tokens(engine, ids, options, adapter=adapter, stats=stats):

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import hashlib
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -107,6 +109,15 @@ def runtime_gguf(loaded: LoadedSettings, kind: str | None = None) -> Path:
     return target
 
 
+def exported_lora_path(pack: DomainPack, loaded: LoadedSettings) -> Path:
+    """Where the pack's adapter is kept as a GGUF LoRA: named by a hash of its content, so a
+    retrained adapter (the same size, other weights) is exported again."""
+    digest = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        digest.update((pack.adapter_dir / name).read_bytes())
+    return cache_dir(loaded.settings) / "gguf-lora" / f"{pack.name}-{digest.hexdigest()[:16]}.gguf"
+
+
 def _import_llama_cpp() -> Any:
     try:
         import llama_cpp
@@ -152,20 +163,22 @@ class LlamaEngine:
         self.lock = threading.Lock()
 
     def load_adapter(self, pack: DomainPack) -> str:
-        """Export the pack's adapter to a GGUF LoRA (once per adapter file) and load it."""
+        """Export the pack's adapter to a GGUF LoRA (once per adapter content) and load it."""
+        from assistant.adapters import check_adapter
         from assistant.gguf_lora import export_pack_adapter
-        from assistant.models import _file_fingerprint
 
         with self.lock:
             if pack.name in self.adapters:
                 return pack.name
-            weights = pack.adapter_dir / "adapter_model.safetensors"
-            fingerprint = _file_fingerprint(weights) if weights.is_file() else "missing"
-            target = (
-                cache_dir(self.loaded.settings) / "gguf-lora" / f"{pack.name}-{fingerprint}.gguf"
-            )
+            check_adapter(pack, self.loaded)  # also when the export is cached: the base may differ
+            target = exported_lora_path(pack, self.loaded)
             if not target.is_file():
                 export_pack_adapter(pack, self.loaded, target)
+                for old in target.parent.glob(f"{pack.name}-*.gguf"):  # earlier trainings
+                    if old != target and re.fullmatch(
+                        rf"{re.escape(pack.name)}-[0-9a-f]{{16}}\.gguf", old.name
+                    ):
+                        old.unlink(missing_ok=True)
             adapter = self._llama_cpp.llama_adapter_lora_init(self.llm.model, str(target).encode())
             if not adapter:
                 raise AssistantError(

@@ -152,18 +152,40 @@ def test_the_token_limit_and_cancel_stop_generation(router) -> None:
     assert stats.finish_reason == "cancelled" and stats.new_tokens < 200
 
 
+def test_a_retrained_adapter_of_the_same_size_is_exported_again(settings, tmp_path) -> None:
+    import shutil
+
+    from assistant.packs import DomainPack
+
+    source = find_pack("penguin-wood")
+    pack = DomainPack("penguin-wood", tmp_path / "penguin-wood")
+    shutil.copytree(source.adapter_dir, pack.adapter_dir)
+    before = llama_backend.exported_lora_path(pack, settings)
+    weights = pack.adapter_dir / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one bit of the last weight
+    weights.write_bytes(bytes(data))
+    assert llama_backend.exported_lora_path(pack, settings) != before
+
+
 @needs_llama
 def test_an_adapter_is_exported_once_and_reused(engine, llama_settings) -> None:
     from assistant.settings import cache_dir
 
     pack = find_pack("penguin-wood")
+    folder = cache_dir(llama_settings.settings) / "gguf-lora"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = folder / "penguin-wood-0123456789abcdef.gguf"  # from an earlier training
+    stale.write_bytes(b"old")
+    exported = llama_backend.exported_lora_path(pack, llama_settings)
+    exported.unlink(missing_ok=True)
+    engine.adapters.pop(pack.name, None)
     engine.load_adapter(pack)
-    exported = list((cache_dir(llama_settings.settings) / "gguf-lora").glob("penguin-wood-*"))
-    assert len(exported) == 1
-    stamp = exported[0].stat().st_mtime_ns
+    assert exported.is_file() and not stale.exists()
+    stamp = exported.stat().st_mtime_ns
     engine.adapters.pop(pack.name)
     engine.load_adapter(pack)
-    assert exported[0].stat().st_mtime_ns == stamp
+    assert exported.stat().st_mtime_ns == stamp
 
 
 @needs_llama

@@ -199,3 +199,25 @@ def test_llama_cpp_answers_as_the_transformers_path_does(router, settings) -> No
     llama = _answer(router, "penguin-wood", question, max_tokens=40)
     torch_answer = _answer(Router(settings), "penguin-wood", question, max_tokens=40)
     assert llama.answer == torch_answer.answer
+
+
+@needs_llama
+def test_an_answer_in_a_real_process_prints_nothing_but_the_answer() -> None:
+    """No llama.cpp log lines (it logs every tensor it loads unless told not to) and no
+    loading bars on stderr."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "assistant"), "ask", "penguin-wood",
+         "How long does 50 mm penguin wood stock take in the kiln?", "--max-tokens", "8",
+         "--json"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
+        env={**os.environ, "ASSISTANT_BACKEND": "llama_cpp"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["pack"] == "penguin-wood" and answer["adapter"] == "penguin-wood"
+    assert done.stderr == "", done.stderr

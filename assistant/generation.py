@@ -186,11 +186,11 @@ def chat_token_ids(tokenizer: Any, messages: Sequence[dict[str, str]]) -> list[i
 
 
 def encode_chat(handle: LoadedModel, messages: Sequence[dict[str, str]]) -> Any:
-    """Token ids (1 x n tensor) of the chat with the assistant turn opened."""
-    encoded = handle.tokenizer.apply_chat_template(
-        list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )
-    return encoded["input_ids"]
+    """Token ids (1 x n tensor) of the chat with the assistant turn opened; the same ids as
+    `chat_token_ids`, which the llama.cpp backend uses."""
+    import torch
+
+    return torch.tensor([chat_token_ids(handle.tokenizer, messages)], dtype=torch.long)
 
 
 def end_token_ids(tokenizer: Any) -> set[int]:
@@ -300,8 +300,8 @@ def stream_text(
     stats: GenerationStats | None = None,
 ) -> Iterator[str]:
     """Run `produce` in a worker thread (it hands each new token to the queue it is given)
-    and yield the answer's text as the tokens arrive. Shared by
-    every generation backend, so detokenizing, cancelling and the stats work the same in all."""
+    and yield the answer's text as the tokens arrive. Shared by every generation backend, so
+    detokenizing, cancelling and the stats work the same in all."""
     stats = stats if stats is not None else GenerationStats()
     stats.prompt_tokens = prompt_tokens
     streamer = TokenQueue()

@@ -79,6 +79,7 @@ def models(ctx: Context, as_json: bool) -> None:
             "parameters": _parameter_count(base),
             "dtype": str(base.model.dtype).removeprefix("torch."),
             "linear_weights": loaded.settings.models.quantize,
+            "backend": loaded.settings.models.backend,
             "load_seconds": round(base.load_seconds, 3),
         },
         "embedder": {
@@ -127,6 +128,10 @@ def setup(ctx: Context, skip_indexes: bool) -> None:
         start = time.perf_counter()
         path = resolve_base_path(loaded)
         click.echo(f"base model: ready in {path} ({time.perf_counter() - start:.0f} s)")
+    if loaded.settings.models.backend == "llama_cpp":
+        from assistant.llama_backend import runtime_gguf
+
+        click.echo(f"llama.cpp model: ready in {runtime_gguf(loaded)}")
     if skip_indexes:
         return
     from assistant.cli.index import progress_bar

@@ -245,7 +245,8 @@ def resolve_embedder_path(loaded: LoadedSettings) -> Path:
 
 
 def load_embedder(loaded: LoadedSettings) -> Any:
-    """The sentence-transformers embedder, loaded once per process and shared."""
+    """The embedder, loaded once per process and shared: the sentence-transformers model, or
+    its int8 ONNX twin with `models.embedder_runtime = "onnx_int8"`."""
     path = resolve_embedder_path(loaded)
     key = ("embedder", str(path))
     with _lock:
@@ -255,7 +256,22 @@ def load_embedder(loaded: LoadedSettings) -> Any:
             _no_loading_bars()
             configure_threads(loaded)
             _cache[key] = SentenceTransformer(str(path), device="cpu")
-        return _cache[key]
+        model = _cache[key]
+        if loaded.settings.models.embedder_runtime == "torch":
+            return model
+        onnx_key = ("embedder-onnx-int8", str(path))
+        if onnx_key not in _cache:
+            from assistant.onnx_embedder import load_onnx_embedder
+
+            _cache[onnx_key] = load_onnx_embedder(loaded, model, path)
+        return _cache[onnx_key]
+
+
+def embedder_id(loaded: LoadedSettings) -> str:
+    """The embedder as an index records it: vectors of two runtimes are not interchangeable."""
+    models = loaded.settings.models
+    suffix = "" if models.embedder_runtime == "torch" else f"+{models.embedder_runtime}"
+    return models.embedder + suffix
 
 
 def folder_size(path: Path) -> int:

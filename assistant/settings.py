@@ -31,6 +31,7 @@ class ModelSettings(_Section):
     dtype: Literal["float32", "bfloat16"]
     quantize: Literal["none", "fp16", "int8"] = "fp16"
     backend: Literal["transformers", "llama_cpp"] = "transformers"
+    embedder_runtime: Literal["torch", "onnx_int8"] = "torch"
     threads: int = Field(ge=0, le=256)
 
 

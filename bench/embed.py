@@ -2,13 +2,15 @@
 retrieval.
 
 Run: `.venv/bin/python bench/embed.py [--throughput-chunks 384] [--rounds 2] [--batch 32]
-[--variants float32,fp16,int8,bfloat16]`
+[--variants float32,fp16,int8,onnx-int8,bfloat16]`
 
 Variants of the shipped all-MiniLM-L6-v2, each against float32 (the anchor) in the same run:
 - `int8`: torch dynamic quantization of every Linear layer, per-channel weight scales (the
   per-tensor default loses more: measured 0.68 top-5 overlap with float32);
 - `fp16`: every Linear layer with float16 weights, float32 compute (fbgemm; the generator's
   `models.quantize = "fp16"`);
+- `onnx-int8`: the model exported to ONNX and run by ONNX Runtime with dynamic int8 matrix
+  products, per-channel weight scales (`models.embedder_runtime = "onnx_int8"`);
 - `bfloat16`: the weights and activations in bf16 (this CPU has no native bf16).
 Throughput: passages/s encoding the packs' own chunk inputs (the first N of each pack,
 batch `--batch`, best of `--rounds`, variants interleaved). Retrieval: hit@5 (the question's
@@ -31,14 +33,19 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("float32", "fp16", "int8", "bfloat16")
+VARIANTS = ("float32", "fp16", "int8", "onnx-int8", "bfloat16")
 
 
-def variant(model, name: str):
+def variant(model, name: str, loaded=None):
     import torch
 
     if name == "float32":
         return model
+    if name == "onnx-int8":  # what models.embedder_runtime = "onnx_int8" runs
+        from assistant.models import resolve_embedder_path
+        from assistant.onnx_embedder import load_onnx_embedder
+
+        return load_onnx_embedder(loaded, model, resolve_embedder_path(loaded))
     if name == "bfloat16":
         return copy.deepcopy(model).to(torch.bfloat16)
     from torch.ao.quantization import (
@@ -96,7 +103,7 @@ def main() -> None:
 
     loaded = load_settings()
     anchor = load_embedder(loaded)
-    models = {name: variant(anchor, name) for name in args.variants.split(",")}
+    models = {name: variant(anchor, name, loaded) for name in args.variants.split(",")}
     packs = list_packs()
     indexes = {p.name: open_index(p, loaded, embedder=anchor) for p in packs}
     inputs = {name: chunk_inputs(idx) for name, idx in indexes.items()}

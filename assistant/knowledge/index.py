@@ -34,6 +34,7 @@ from assistant.knowledge.loaders import LoadedDocument, SkipFile, load_document
 from assistant.knowledge.retrieval import BM25Index, rrf
 from assistant.knowledge.types import DocumentRecord, Hit, IndexReport, IndexStats
 from assistant.knowledge.walk import Skipped, expand
+from assistant.models import embedder_id
 from assistant.packs import DomainPack
 from assistant.settings import LoadedSettings
 
@@ -113,7 +114,7 @@ class KnowledgeIndex:
         retrieval = loaded.settings.retrieval
         self.pack = pack
         self.loaded = loaded
-        self.embedder_name = loaded.settings.models.embedder
+        self.embedder_name = embedder_id(loaded)
         self.chunk_tokens = chunk_tokens or retrieval.chunk_tokens
         self.chunk_overlap = retrieval.chunk_overlap if chunk_overlap is None else chunk_overlap
         if self.chunk_overlap >= self.chunk_tokens:

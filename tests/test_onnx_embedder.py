@@ -1,0 +1,68 @@
+"""The ONNX Runtime int8 embedder (`models.embedder_runtime = "onnx_int8"`): its vectors stand in
+for the sentence-transformers model's, an index built with it finds the same documents, an
+index built by the other runtime is refused until rebuilt, and a missing runtime is one line."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from index_helpers import make_pack
+
+from assistant.errors import AssistantError
+from assistant.evaluation import load_cases
+from assistant.knowledge.index import open_index
+from assistant.packs import find_pack
+from assistant.settings import LoadedSettings
+
+
+def _onnx(settings: LoadedSettings) -> LoadedSettings:
+    models = settings.settings.models.model_copy(update={"embedder_runtime": "onnx_int8"})
+    return LoadedSettings(settings=settings.settings.model_copy(update={"models": models}))
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(settings):
+    from assistant.models import load_embedder
+
+    return load_embedder(_onnx(settings))
+
+
+def test_vectors_stand_in_for_the_float32_model(onnx_embedder, embedder) -> None:
+    texts = [c.question for c in load_cases(find_pack("diabetes").eval_file)[0][:16]]
+    ours = onnx_embedder.encode(texts, batch_size=5, normalize_embeddings=True)
+    theirs = embedder.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.shape == theirs.shape
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
+    assert (ours * theirs).sum(axis=1).min() > 0.97
+    # each question is still closest to itself among the others
+    assert (np.argmax(ours @ theirs.T, axis=1) == np.arange(len(texts))).all()
+
+
+def test_an_index_built_with_it_finds_the_source_documents(settings, onnx_embedder) -> None:
+    source = find_pack("penguin-wood")
+    pack = make_pack("penguin-copy")
+    shutil.rmtree(pack.docs_dir)
+    shutil.copytree(source.docs_dir, pack.docs_dir)
+    index = open_index(pack, _onnx(settings), embedder=onnx_embedder)
+    index.rebuild()
+    cases = [c for c in load_cases(source.eval_file)[0] if not c.out_of_scope and c.source]
+    found = [any(h.path == c.source for h in index.search(c.question, k=5)) for c in cases]
+    assert sum(found) / len(found) >= 0.95  # the float32 index finds all of them (RESULTS.md)
+
+    torch_index = open_index(pack, settings)
+    with pytest.raises(AssistantError, match=r"embedder 'all-minilm-l6-v2\+onnx_int8'.*rebuild"):
+        torch_index.search("kiln")
+
+
+def test_without_onnx_runtime_it_is_one_line_naming_the_extra(settings, monkeypatch) -> None:
+    from assistant import models
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setattr(models, "_cache", {k: v for k, v in models._cache.items()
+                                           if k[0] != "embedder-onnx-int8"})  # fmt: skip
+    with pytest.raises(AssistantError, match=r"assistant\[onnx\]") as raised:
+        models.load_embedder(_onnx(settings))
+    assert "\n" not in str(raised.value)

@@ -5,11 +5,13 @@ test_chat_snapshots.py; the real-terminal test is test_chat_tmux.py."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
 from click.testing import CliRunner
 
+from assistant.answers import Answer
 from assistant.errors import AssistantError
 from assistant.history import History
 from assistant.tui.app import ChatApp
@@ -57,10 +59,23 @@ def status_text(app) -> str:
 
 async def test_ask_stream_sources_export_and_reopen(backend, settings, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    # The real stream, held before its final Answer until the test has seen the app answering:
+    # an 8-token answer can otherwise end before the first check (it did, under load).
+    release = threading.Event()
+    real_stream = backend.stream
+
+    def held_stream(*args, **kwargs):
+        for item in real_stream(*args, **kwargs):
+            if isinstance(item, Answer):
+                release.wait(120)
+            yield item
+
+    monkeypatch.setattr(backend, "stream", held_stream)
     app = ChatApp(settings, "penguin-wood", backend=backend, history=History(), max_tokens=8)
     async with app.run_test(size=SIZE) as pilot:
         widget = await ask(pilot)
         assert app.answering
+        release.set()
         await wait_until(pilot, lambda: not app.answering)
         assert widget.pieces >= 2, "the answer arrived in pieces"
         assert app.last_answer is not None and app.last_answer.pack == "penguin-wood"

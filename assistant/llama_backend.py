@@ -62,10 +62,11 @@ def base_gguf(loaded: LoadedSettings) -> Path:
     )
 
 
-RUNTIME_KIND = "f16"  # what the packaged model is re-encoded as (see runtime_gguf)
+# What the packaged model is re-encoded as (see runtime_gguf); "q8_0" for comparison runs.
+RUNTIME_KIND = "f16"
 
 
-def runtime_gguf(loaded: LoadedSettings, kind: str | None = None) -> Path:
+def runtime_gguf(loaded: LoadedSettings) -> Path:
     """The GGUF llama.cpp loads. The packaged model ships as Q4_1; it is re-encoded once into
     the cache as F16, which holds the Q4_1 values as the transformers path does (float16
     weights). Measured on the packs' eval sets (bench/RESULTS.md): F16 gave the transformers
@@ -77,7 +78,7 @@ def runtime_gguf(loaded: LoadedSettings, kind: str | None = None) -> Path:
     source = base_gguf(loaded)
     if loaded.settings.models.base_model != PACKAGED_BASE:
         return source
-    kind = kind or RUNTIME_KIND
+    kind = RUNTIME_KIND
     name = f"{source.stem}-{_file_fingerprint(source)}.{kind}.gguf"
     target = cache_dir(loaded.settings) / "models" / name
     if target.is_file():

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 from index_helpers import FIXTURES, CountingEmbedder, make_pack, write_pdf
+from settings_helpers import with_models
 
 from assistant.errors import AssistantError
 from assistant.knowledge import open_index
 from assistant.knowledge.store import current_generation
-from assistant.settings import LoadedSettings
 
 
 @pytest.fixture
@@ -109,11 +109,6 @@ def test_bad_files_are_reported_and_never_abort(settings, embedder, tmp_path: Pa
     assert "brûlée" in idx.document_text("docs/latin.txt")
 
 
-def with_embedder(settings: LoadedSettings, name: str) -> LoadedSettings:
-    models = settings.settings.models.model_copy(update={"embedder": name})
-    return LoadedSettings(settings=settings.settings.model_copy(update={"models": models}))
-
-
 def test_mismatched_index_is_refused_until_rebuilt(settings, embedder) -> None:
     pack = make_pack()
     open_index(pack, settings, embedder=embedder).add_docs([FIXTURES / "notes.txt"])
@@ -122,7 +117,9 @@ def test_mismatched_index_is_refused_until_rebuilt(settings, embedder) -> None:
         other_chunks.search("compost")
     with pytest.raises(AssistantError, match="rebuild"):
         other_chunks.add_docs([FIXTURES / "notes.txt"])
-    other_model = open_index(pack, with_embedder(settings, "some-other-model"), embedder=embedder)
+    other_model = open_index(
+        pack, with_models(settings, embedder="some-other-model"), embedder=embedder
+    )
     with pytest.raises(AssistantError, match=r"embedder 'all-minilm-l6-v2'.*rebuild"):
         other_model.search("compost")
     assert other_chunks.stats().problem

@@ -12,27 +12,22 @@ import threading
 
 import pytest
 from click.testing import CliRunner
+from settings_helpers import with_models
 
 from assistant import llama_backend
 from assistant.cli import commands  # noqa: F401  (registers the commands)
 from assistant.cli.app import cli
 from assistant.errors import AssistantError
 from assistant.packs import find_pack
-from assistant.settings import LoadedSettings
 
 needs_llama = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None, reason="the llama extra is not installed"
 )
 
 
-def _with_models(settings: LoadedSettings, **models) -> LoadedSettings:
-    updated = settings.settings.models.model_copy(update=models)
-    return LoadedSettings(settings=settings.settings.model_copy(update={"models": updated}))
-
-
 @pytest.fixture
 def llama_settings(settings):
-    return _with_models(settings, backend="llama_cpp")
+    return with_models(settings, backend="llama_cpp")
 
 
 def test_without_llama_cpp_the_backend_fails_in_one_line(monkeypatch, embedder) -> None:
@@ -51,7 +46,7 @@ def test_a_non_gguf_base_model_is_refused_in_one_line(settings, tmp_path) -> Non
 
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(AssistantError, match="needs a GGUF base model"):
-        base_gguf(_with_models(settings, base_model=str(tmp_path)))
+        base_gguf(with_models(settings, base_model=str(tmp_path)))
 
 
 @pytest.fixture

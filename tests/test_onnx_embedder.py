@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 from index_helpers import make_pack
+from settings_helpers import with_models
 
 from assistant.errors import AssistantError
 from assistant.evaluation import load_cases
@@ -19,8 +20,7 @@ from assistant.settings import LoadedSettings
 
 
 def _onnx(settings: LoadedSettings) -> LoadedSettings:
-    models = settings.settings.models.model_copy(update={"embedder_runtime": "onnx_int8"})
-    return LoadedSettings(settings=settings.settings.model_copy(update={"models": models}))
+    return with_models(settings, embedder_runtime="onnx_int8")
 
 
 @pytest.fixture(scope="module")

@@ -135,13 +135,37 @@ def style_applies(
     return False
 
 
-def style_holds(kind: str, marker: str, answer: str) -> bool:
-    """The pack's style check on one answer (see style_applies for when it is asked)."""
+# A step "takes its words from the passages" when it shares a run of this many words with them:
+# long enough that a generic step ("Download the latest version") does not pass by chance.
+STEP_WORD_RUN = 5
+_STEP_LINE = re.compile(r"^\s*\d{1,2}[.)]\s+(.+)$", re.MULTILINE)
+
+
+def _word_runs(text: str, size: int) -> set[tuple[str, ...]]:
+    words = tokens(text)
+    return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def steps_from_passages(answer: str, passages: Sequence[str]) -> bool:
+    """At least half of the answer's numbered steps share a run of STEP_WORD_RUN words with the
+    passages: the steps name the documents' settings and commands instead of invented ones."""
+    steps = _STEP_LINE.findall(answer)
+    runs = _word_runs("\n".join(passages), STEP_WORD_RUN)
+    grounded = sum(bool(_word_runs(step, STEP_WORD_RUN) & runs) for step in steps)
+    return bool(steps) and 2 * grounded >= len(steps)
+
+
+def style_holds(kind: str, marker: str, answer: str, passages: Sequence[str] | None = None) -> bool:
+    """The pack's style check on one answer (see style_applies for when it is asked).
+    `passages`: the retrieved passages' texts, None without retrieval."""
     low = answer.lower()
     if kind == "safety_reminder":
         return marker.lower() in low
     if kind == "numbered_steps":
-        return bool(_NUMBERED.search(answer))
+        # The base model numbers a list by itself whenever it is asked for steps; the pack's
+        # style is steps taken from its documents, which only holds with retrieval.
+        numbered = bool(_NUMBERED.search(answer))
+        return numbered if passages is None else numbered and steps_from_passages(answer, passages)
     if kind == "clause_structure":
         return "what it says" in low or (bool(marker) and marker.lower() in low)
     if kind == "care_team":

@@ -229,7 +229,9 @@ def score_item(
             )
             kind, marker, triggers = style
             if m.style_applies(kind, marker, case.question, case.reference, triggers):
-                scores["style"] = 1.0 if m.style_holds(kind, marker, text) else 0.0
+                passages = None if retrieved is None else [s.get("text", "") for s in retrieved]
+                holds = m.style_holds(kind, marker, text, passages)
+                scores["style"] = 1.0 if holds else 0.0
     if expected_pack is None:  # --auto: was the question routed to the expected pack?
         scores["routed_ok"] = float(answer.pack == case.domain if in_scope else answer.declined)
     t = answer.timings

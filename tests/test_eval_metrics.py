@@ -83,6 +83,18 @@ def test_style_checks(kind, marker, question, reference, answer, applies, holds)
         assert m.style_holds(kind, marker, answer) is holds
 
 
+def test_numbered_steps_with_retrieval_must_take_their_words_from_the_passages():
+    passages = ["Open the Actions tab and enter the path to syncthing.exe in Program/script."]
+    copied = "1. Open the Actions tab and enter the path.\n2. Click OK."
+    invented = "1. Download the latest installer from the website.\n2. Run the installer."
+    assert m.style_holds("numbered_steps", "", copied, passages)  # one of two steps copied
+    assert not m.style_holds("numbered_steps", "", invented, passages)
+    assert not m.style_holds("numbered_steps", "", "Open the Actions tab and enter the path.",
+                             passages)  # fmt: skip
+    # Without retrieval there is nothing to copy from: numbering alone is the check.
+    assert m.style_holds("numbered_steps", "", invented, None)
+
+
 def test_safety_reminder_applies_to_questions_with_a_trigger_word():
     triggers = ["dust", "finish", "blade"]
     assert m.style_applies("safety_reminder", "Safety reminder:", "Which finishes work?", None,

@@ -83,9 +83,12 @@ def extractive_answer(router: Any, question: str, sources: list[Source], config:
     return f"Here is what the documents say: {quoted}"
 
 
+EVIDENCE_HEADER = "\n\nEvidence from the documents:\n"
+
+
 def evidence_block(router: Any, question: str, sources: list[Source]) -> str:
     chosen = best_sentences(router, question, sources, 2)
     if not chosen:
         return ""
     lines = "\n".join(f"> {text} [{number}]" for text, number in chosen)
-    return f"\n\nEvidence from the documents:\n{lines}"
+    return f"{EVIDENCE_HEADER}{lines}"

@@ -2,7 +2,7 @@
 eval/qa.jsonl (which training never sees).
 
 Run: `.venv/bin/python scripts/adapter_table.py [--limit 0] [--mode hybrid] [--pack P]
-[--config base] [--max-tokens N]`
+[--config base] [--max-tokens N]`, or `--compare BASE.json OTHER.json` (two answer files).
 
 `--limit N` spreads N questions evenly over each file (keeping the out-of-scope share); 0 takes
 them all. Answers are as long as the pack's `max_new_tokens` unless `--max-tokens` says less.
@@ -30,19 +30,47 @@ METRICS = (
 CONFIGS = ("base", "adapter")
 
 
-def generated_fact_recall(items: list) -> float | None:
-    """Fact recall of the model's own words: a hybrid answer without its quoted evidence, which
-    is the same whichever model answers (so this column is where the adapter shows)."""
-    from assistant.eval_metrics import fact_recall, mean
+def own_words(answer: str) -> str:
+    """A hybrid answer without its quoted evidence, which is the same whichever model answers
+    (so the model's own words are where the adapter shows)."""
     from assistant.extractive import EVIDENCE_HEADER
 
-    return mean(
-        [
-            fact_recall(item.facts, item.answer.split(EVIDENCE_HEADER)[0])
-            for item in items
-            if not item.out_of_scope and item.facts
+    return answer.split(EVIDENCE_HEADER)[0]
+
+
+def generated_fact_recall(items: list) -> float | None:
+    from assistant.eval_metrics import fact_recall, mean
+
+    facts = [fact_recall(i.facts, own_words(i.answer)) for i in items if not i.out_of_scope]
+    return mean([f for f in facts if f is not None])
+
+
+def compare(first: Path, second: Path) -> None:
+    """Per question, whether the second answer file (bench/out/adapter-answers/) holds a larger
+    or smaller share of the facts than the first; two-sided sign test over those that differ."""
+    from scipy.stats import binomtest  # scipy comes with sentence-transformers
+
+    from assistant.eval_metrics import fact_recall
+
+    def in_scope(path: Path) -> dict:
+        items = json.loads(path.read_text())["items"]
+        return {i["line"]: i for i in items if not i["out_of_scope"] and i["facts"]}
+
+    old, new = in_scope(first), in_scope(second)
+    for part, text in (
+        ("whole answer", lambda i: i["answer"]),
+        ("own words", lambda i: own_words(i["answer"])),
+    ):
+        shares = [
+            (fact_recall(old[k]["facts"], text(old[k])), fact_recall(new[k]["facts"], text(new[k])))
+            for k in old.keys() & new.keys()
         ]
-    )
+        better, worse = sum(b > a for a, b in shares), sum(b < a for a, b in shares)
+        n = better + worse
+        p = binomtest(better, n).pvalue if n else 1.0
+        print(
+            f"{part}: better {better}, worse {worse}, tied {len(shares) - n}; sign test p = {p:.3f}"
+        )
 
 
 def cell(value: float | None) -> str:
@@ -83,7 +111,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--pack", action="append", help="only these packs (repeatable)")
     parser.add_argument("--config", action="append", choices=CONFIGS, help="default: both")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BASE.json", "OTHER.json"),
+                        help="only compare two answer files question by question")  # fmt: skip
     args = parser.parse_args()
+    if args.compare:
+        compare(*args.compare)
+        return
 
     from assistant.evaluation import evaluate, load_cases, sample_cases
     from assistant.packs import list_packs

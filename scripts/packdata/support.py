@@ -144,6 +144,15 @@ def as_steps(reply: str) -> str:
     return "\n".join(f"{i}. {part}" for i, part in enumerate(parts, 1))
 
 
+def steps_first(reply: str) -> str:
+    """A training reply with numbered steps starts at step 1: its lead line is left out.
+    With a lead line first, an adapter trained on one seed learned to stop after it ("The
+    following are the steps ... [1].") on 4 of 9 task questions (docs/eval/adapters-seeds.md)."""
+    lines = reply.split("\n")
+    first_step = next((i for i, line in enumerate(lines) if line.startswith("1. ")), 0)
+    return "\n".join(lines[first_step:])
+
+
 def sections(doc: str) -> list[tuple[str, str]]:
     parts = re.split(r"^(#{2,4} .+)$", doc, flags=re.M)
     out = []
@@ -184,6 +193,7 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
         reply, text = section_reply(item["answer"])
         if TASK.search(item["question"]):
             reply = text = as_steps(reply)
+        reply = text = steps_first(reply)
         if len(text.split()) >= 6:
             add(item["question"], reply, text, item["source"])
 
@@ -211,6 +221,7 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
                 if steps_seen % HOLD_OUT_EVERY == 0:
                     held_out.append({"question": q, "answer": text, "source": "docs/" + name})
                     continue
+                reply = text = steps_first(reply)
                 add(STEPS_PARAPHRASE.format(h=topic, page=title), reply, text, "docs/" + name)
             else:
                 n += 1

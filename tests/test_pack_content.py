@@ -164,3 +164,14 @@ def test_support_answers_tasks_in_numbered_steps():
         if task.search(e["question"]) and steps.search(e.get("answer") or "")
     ]
     assert len(held_out) >= 5
+
+
+def test_support_step_replies_start_at_step_one():
+    """A support reply with steps opens with step 1, not a lead line: an adapter trained on
+    lead lines learned to stop after one ("The following are the steps ... [1].")."""
+    steps = re.compile(r"^1\. ", re.M)
+    rows = load(REPO / "domains" / "support" / "sft" / "train.jsonl")
+    replies = [r["messages"][-1]["content"] for r in rows if r["kind"] == "answer"]
+    with_steps = [reply for reply in replies if steps.search(reply)]
+    assert len(with_steps) >= 15
+    assert all(reply.startswith("1. ") for reply in with_steps)

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 PACKS = ["diabetes", "contracts", "support", "penguin-wood"]
 CORPORA = REPO.parent / "shared" / "corpora"
 CURATED = ["diabetes", "contracts", "support"]  # eval facts picked by hand (curated_facts.json)
+FIRST_STEP = re.compile(r"^1\. ", re.M)  # the first step of a numbered list
 # Single words too common to show that an answer is right.
 COMMON = set(
     """the and for with that this from have has are was were been will shall may can not but all
@@ -153,15 +154,14 @@ def test_support_answers_tasks_in_numbered_steps():
     """The support persona answers in steps when the user has to do something: its task
     questions are taught with steps, and some unseen ones are held out to measure it."""
     task = re.compile(r"^(how do i|what are the steps for)\b", re.I)
-    steps = re.compile(r"^1\. ", re.M)
     rows = load(REPO / "domains" / "support" / "sft" / "train.jsonl")
     tasks = [r for r in rows if r["kind"] == "answer" and task.search(r["messages"][1]["content"])]
-    with_steps = [r for r in tasks if steps.search(r["messages"][-1]["content"])]
+    with_steps = [r for r in tasks if FIRST_STEP.search(r["messages"][-1]["content"])]
     assert len(tasks) >= 15 and len(with_steps) >= 0.8 * len(tasks)
     held_out = [
         e
         for e in load(REPO / "domains" / "support" / "eval" / "qa.jsonl")
-        if task.search(e["question"]) and steps.search(e.get("answer") or "")
+        if task.search(e["question"]) and FIRST_STEP.search(e.get("answer") or "")
     ]
     assert len(held_out) >= 5
 
@@ -169,9 +169,8 @@ def test_support_answers_tasks_in_numbered_steps():
 def test_support_step_replies_start_at_step_one():
     """A support reply with steps opens with step 1, not a lead line: an adapter trained on
     lead lines learned to stop after one ("The following are the steps ... [1].")."""
-    steps = re.compile(r"^1\. ", re.M)
     rows = load(REPO / "domains" / "support" / "sft" / "train.jsonl")
     replies = [r["messages"][-1]["content"] for r in rows if r["kind"] == "answer"]
-    with_steps = [reply for reply in replies if steps.search(reply)]
+    with_steps = [reply for reply in replies if FIRST_STEP.search(reply)]
     assert len(with_steps) >= 15
     assert all(reply.startswith("1. ") for reply in with_steps)

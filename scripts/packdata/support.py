@@ -171,6 +171,7 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
     rows = []
 
     def add(q, reply, fact_text, src):
+        reply, fact_text = steps_first(reply), steps_first(fact_text)
         doc = docs[src.split("/", 1)[1]]
         try:
             facts = pick_facts(fact_text, doc, q, idf=idf, k=3)
@@ -193,7 +194,6 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
         reply, text = section_reply(item["answer"])
         if TASK.search(item["question"]):
             reply = text = as_steps(reply)
-        reply = text = steps_first(reply)
         if len(text.split()) >= 6:
             add(item["question"], reply, text, item["source"])
 
@@ -221,7 +221,6 @@ def build(corpus: Path, persona: str, seed: int) -> tuple[list[dict], list[dict]
                 if steps_seen % HOLD_OUT_EVERY == 0:
                     held_out.append({"question": q, "answer": text, "source": "docs/" + name})
                     continue
-                reply = text = steps_first(reply)
                 add(STEPS_PARAPHRASE.format(h=topic, page=title), reply, text, "docs/" + name)
             else:
                 n += 1

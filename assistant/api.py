@@ -13,8 +13,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.answers import Answer
-from assistant.packs import DomainPack
+from assistant.answering.answers import Answer
+from assistant.packs.locate import DomainPack
 from assistant.settings import load_settings
 
 
@@ -22,7 +22,7 @@ class Assistant:
     """Packs, one shared base model and its adapters, behind three calls."""
 
     def __init__(self, config_file: str | Path | None = None) -> None:
-        from assistant.router import Router
+        from assistant.answering.router import Router
 
         self.settings = load_settings(config_file)
         self.router = Router(self.settings)

@@ -17,10 +17,15 @@ import resource
 import statistics
 import time
 
-from assistant.adapters import bank_for
-from assistant.generation import GenerationOptions, GenerationStats, encode_chat, stream_tokens
-from assistant.models import load_base_model
-from assistant.packs import list_packs
+from assistant.packs.locate import list_packs
+from assistant.runtime.adapters import bank_for
+from assistant.runtime.generation import (
+    GenerationOptions,
+    GenerationStats,
+    encode_chat,
+    stream_tokens,
+)
+from assistant.runtime.models import load_base_model
 from assistant.settings import load_settings
 
 NEW_TOKENS = 96

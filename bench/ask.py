@@ -8,8 +8,9 @@ Over the first in-scope questions of each pack's eval/qa.jsonl (5 per pack: 20 q
   `encode` of the same question;
 - time to first token p50 of `Router.stream` in auto mode (routing, retrieval, prompt, adapter
   switch, prefill), goal <= 2 s;
-- decode tokens/s while the router answers vs. `assistant.generation.stream_chat` on the very
-  same prompt (the messages the router built), runs interleaved, goal ratio >= 0.9. Both use the
+- decode tokens/s while the router answers vs. `assistant.runtime.generation.stream_chat` on
+  the very same prompt (the messages the router built), runs interleaved, goal ratio >= 0.9.
+  Both use the
   base model (`adapter=False`) so the ratio measures the router's own overhead; the answer speed
   with the pack's adapter, where one is trained, is printed beside it.
 Before those, the routing targets over every question of every pack's eval/qa.jsonl: in-scope
@@ -91,11 +92,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["ASSISTANT_THREADS"] = str(args.threads)
 
-    import assistant.router as router_module
-    from assistant.answers import Answer
-    from assistant.generation import GenerationOptions, GenerationStats, stream_chat
-    from assistant.models import load_base_model, load_embedder
-    from assistant.packs import list_packs
+    import assistant.answering.router as router_module
+    from assistant.answering.answers import Answer
+    from assistant.packs.locate import list_packs
+    from assistant.runtime.generation import GenerationOptions, GenerationStats, stream_chat
+    from assistant.runtime.models import load_base_model, load_embedder
     from assistant.settings import load_settings
 
     loaded = load_settings()

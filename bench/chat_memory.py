@@ -29,9 +29,9 @@ GOAL_MB = 1536
 
 
 async def chat_with_every_pack(max_tokens: int) -> dict:
-    from assistant.evaluation import load_cases
+    from assistant.evaluation.run import load_cases
     from assistant.history import History
-    from assistant.packs import list_packs
+    from assistant.packs.locate import list_packs
     from assistant.settings import load_settings
     from assistant.tui.app import ChatApp
     from assistant.tui.widgets import PromptInput
@@ -56,12 +56,12 @@ async def chat_with_every_pack(max_tokens: int) -> dict:
             while app.answering and time.monotonic() < deadline:
                 await pilot.pause(0.2)
     if loaded.settings.models.backend == "llama_cpp":
-        from assistant import llama_backend
-        from assistant.router import CONTEXT_TOKENS
+        from assistant.answering.router import CONTEXT_TOKENS
+        from assistant.runtime import llama_cpp as llama_backend
 
         names = llama_backend.engine_for(loaded, CONTEXT_TOKENS).adapters
     else:
-        from assistant.models import load_base_model
+        from assistant.runtime.models import load_base_model
 
         bank = load_base_model(loaded).bank
         names = bank.names if bank else {}

@@ -42,8 +42,8 @@ def variant(model, name: str, loaded=None):
     if name == "float32":
         return model
     if name == "onnx-int8":  # what models.embedder_runtime = "onnx_int8" runs
-        from assistant.models import resolve_embedder_path
-        from assistant.onnx_embedder import load_onnx_embedder
+        from assistant.runtime.models import resolve_embedder_path
+        from assistant.runtime.onnx_embedder import load_onnx_embedder
 
         return load_onnx_embedder(loaded, model, resolve_embedder_path(loaded))
     if name == "bfloat16":
@@ -95,10 +95,10 @@ def main() -> None:
 
     import faiss
 
-    from assistant.evaluation import load_cases
+    from assistant.evaluation.run import load_cases
     from assistant.knowledge.index import open_index
-    from assistant.models import load_embedder
-    from assistant.packs import list_packs
+    from assistant.packs.locate import list_packs
+    from assistant.runtime.models import load_embedder
     from assistant.settings import load_settings
 
     loaded = load_settings()

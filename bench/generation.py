@@ -2,8 +2,9 @@
 
 Run: `.venv/bin/python bench/generation.py [--runs 3] [--skip-conversion]`
 
-Prints prefill and decode tokens/s of `assistant.generation.stream_chat` next to the same figures
-for `model.generate` on the same ~400-token prompt with 128 new tokens (greedy), as ratios (goal
+Prints prefill and decode tokens/s of `assistant.runtime.generation.stream_chat` next to the same
+figures for `model.generate` on the same ~400-token prompt with 128 new tokens (greedy), as
+ratios (goal
 >= 0.95: streaming adds no overhead); the base model's load time on a first run (with the one-time
 GGUF conversion, in a temporary cache) and on later runs; the peak RSS; and, if `llama_cpp` is
 importable, llama.cpp's decode tokens/s on the same GGUF as the speed anchor.
@@ -24,14 +25,14 @@ import time
 
 import torch
 
-from assistant.generation import (
+from assistant.runtime.generation import (
     GenerationOptions,
     GenerationStats,
     encode_chat,
     generate_kwargs,
     stream_tokens,
 )
-from assistant.models import load_base_model, packaged_gguf
+from assistant.runtime.models import load_base_model, packaged_gguf
 from assistant.settings import load_settings
 
 NEW_TOKENS = 128
@@ -43,7 +44,8 @@ PASSAGE = (
 )
 LOAD_SNIPPET = (
     "import time, json; t = time.perf_counter();"
-    "from assistant.settings import load_settings; from assistant.models import load_base_model;"
+    "from assistant.settings import load_settings;"
+    "from assistant.runtime.models import load_base_model;"
     "h = load_base_model(load_settings());"
     "print(json.dumps({'seconds': time.perf_counter() - t, 'load_seconds': h.load_seconds}))"
 )

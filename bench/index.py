@@ -40,8 +40,8 @@ from assistant.knowledge.chunking import Chunk, embedding_input  # noqa: E402
 from assistant.knowledge.index import KnowledgeIndex, _Pending  # noqa: E402
 from assistant.knowledge.loaders import LoadedDocument, Section  # noqa: E402
 from assistant.knowledge.retrieval import BM25Index  # noqa: E402
-from assistant.models import load_embedder  # noqa: E402
-from assistant.packs import DomainPack  # noqa: E402
+from assistant.packs.locate import DomainPack  # noqa: E402
+from assistant.runtime.models import load_embedder  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
 
 CORPUS = Path("/work/shared/corpora/diabetes")

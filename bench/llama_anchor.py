@@ -86,10 +86,10 @@ def setup() -> None:
 
 def prompts(loaded, packs, nth: int = 0) -> list[tuple[str, list[dict[str, str]]]]:
     """One in-scope eval question per pack (the nth), as the messages `ask` would send."""
-    from assistant.evaluation import load_cases
+    from assistant.answering.prompts import PromptPassage, build_messages
+    from assistant.evaluation.run import load_cases
     from assistant.knowledge import open_pack_index
-    from assistant.pack_format import load_pack_config
-    from assistant.prompts import PromptPassage, build_messages
+    from assistant.packs.format import load_pack_config
 
     chosen = []
     for pack in packs:
@@ -106,14 +106,14 @@ def prompts(loaded, packs, nth: int = 0) -> list[tuple[str, list[dict[str, str]]
 
 
 def assistant_side(loaded, packs, jobs, new_tokens: int, adapter: bool) -> list[dict]:
-    from assistant.adapters import bank_for
-    from assistant.generation import (
+    from assistant.runtime.adapters import bank_for
+    from assistant.runtime.generation import (
         GenerationOptions,
         GenerationStats,
         encode_chat,
         stream_tokens,
     )
-    from assistant.models import load_base_model
+    from assistant.runtime.models import load_base_model
 
     base = load_base_model(loaded)
     bank = bank_for(base)
@@ -149,9 +149,9 @@ def backend_side(loaded, packs, jobs, warm_jobs, new_tokens: int) -> dict[str, l
     """`assistant` with `models.backend = "llama_cpp"`: each pack's prompt right after another
     question of the same pack (a chat with one pack: the system turn's KV cache is reused), and
     again with the KV cache emptied first (a full prefill, as the first answer of a process)."""
-    from assistant import llama_backend
-    from assistant.generation import GenerationOptions, GenerationStats, chat_token_ids
-    from assistant.router import CONTEXT_TOKENS
+    from assistant.answering.router import CONTEXT_TOKENS
+    from assistant.runtime import llama_cpp as llama_backend
+    from assistant.runtime.generation import GenerationOptions, GenerationStats, chat_token_ids
 
     os.environ["ASSISTANT_BACKEND"] = "llama_cpp"
     from assistant.settings import load_settings
@@ -190,8 +190,8 @@ def backend_side(loaded, packs, jobs, warm_jobs, new_tokens: int) -> dict[str, l
 
 
 def prompt_token_lists(loaded, jobs) -> list[list[int]]:
-    from assistant.generation import encode_chat
-    from assistant.models import load_base_model
+    from assistant.runtime.generation import encode_chat
+    from assistant.runtime.models import load_base_model
 
     base = load_base_model(loaded)
     return [encode_chat(base, messages)[0].tolist() for _, messages in jobs]
@@ -199,7 +199,7 @@ def prompt_token_lists(loaded, jobs) -> list[list[int]]:
 
 def gguf_adapters(loaded, packs) -> dict[str, str]:
     """Each pack's adapter exported for llama.cpp (`assistant pack gguf-adapter`)."""
-    from assistant.gguf_lora import export_pack_adapter
+    from assistant.runtime.gguf_lora import export_pack_adapter
     from assistant.settings import cache_dir
 
     folder = cache_dir(loaded.settings) / "bench" / "gguf-lora"
@@ -211,7 +211,7 @@ def llama_side(
 ) -> list[dict]:
     """llama.cpp on the packaged GGUF; each prompt with the GGUF LoRA beside it in `loras`, if
     any."""
-    from assistant.models import packaged_gguf
+    from assistant.runtime.models import packaged_gguf
 
     job = {"gguf": str(packaged_gguf()), "prompts": token_lists, "new_tokens": new_tokens,
            "threads": threads, "loras": loras}  # fmt: skip
@@ -252,7 +252,7 @@ def main() -> None:
 
     import torch
 
-    from assistant.packs import list_packs
+    from assistant.packs.locate import list_packs
     from assistant.settings import load_settings
 
     loaded = load_settings()

@@ -52,7 +52,7 @@ def load_with_adapters(loaded, packs):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from assistant.models import resolve_base_path
+    from assistant.runtime.models import resolve_base_path
 
     model = AutoModelForCausalLM.from_pretrained(resolve_base_path(loaded)).eval()
     peft = PeftModel.from_pretrained(model, str(packs[0].adapter_dir), adapter_name=packs[0].name)
@@ -70,13 +70,13 @@ def main() -> None:
 
     import torch
 
-    from assistant.evaluation import load_cases, sample_cases
+    from assistant.answering.prompts import PromptPassage, build_messages
+    from assistant.evaluation.run import load_cases, sample_cases
     from assistant.knowledge import open_pack_index
-    from assistant.models import load_base_model
-    from assistant.pack_format import load_pack_config
-    from assistant.packs import list_packs
-    from assistant.prompts import PromptPassage, build_messages
-    from assistant.quantization import QuantizedLinears
+    from assistant.packs.format import load_pack_config
+    from assistant.packs.locate import list_packs
+    from assistant.runtime.models import load_base_model
+    from assistant.runtime.quantization import QuantizedLinears
     from assistant.settings import load_settings
 
     loaded = load_settings()

@@ -30,8 +30,8 @@ DEFAULT_CONFIGS = "float32:2,fp16:2,int8:2,float32:1,fp16:1,bfloat16:2"
 
 
 def router_for(weights: str):
-    from assistant.packs import list_packs
-    from assistant.router import Router
+    from assistant.answering.router import Router
+    from assistant.packs.locate import list_packs
     from assistant.settings import load_settings
 
     os.environ["ASSISTANT_DTYPE"] = "bfloat16" if weights == "bfloat16" else "float32"
@@ -41,7 +41,7 @@ def router_for(weights: str):
 
 
 def questions_of(pack, count: int) -> list:
-    from assistant.evaluation import load_cases, sample_cases
+    from assistant.evaluation.run import load_cases, sample_cases
 
     cases, _ = load_cases(pack.eval_file)
     inside = [c for c in cases if not c.out_of_scope]
@@ -49,7 +49,7 @@ def questions_of(pack, count: int) -> list:
 
 
 def speed(router, questions, max_tokens: int) -> dict:
-    from assistant.answers import Answer
+    from assistant.answering.answers import Answer
 
     ttft, decode = [], []
     for pack, case in questions:
@@ -69,7 +69,7 @@ def speed(router, questions, max_tokens: int) -> dict:
 
 
 def recall(router, questions, max_tokens: int) -> tuple[float, list[str]]:
-    from assistant.eval_metrics import fact_present
+    from assistant.evaluation.metrics import fact_present
 
     found, total, texts = 0, 0, []
     for pack, case in questions:
@@ -95,7 +95,7 @@ def main() -> None:
 
     import torch
 
-    from assistant.packs import list_packs
+    from assistant.packs.locate import list_packs
 
     packs = list_packs()
     timed = [(p.name, c) for p in packs for c in questions_of(p, args.questions)]

@@ -33,13 +33,13 @@ CONFIGS = ("base", "adapter")
 def own_words(answer: str) -> str:
     """A hybrid answer without its quoted evidence, which is the same whichever model answers
     (so the model's own words are where the adapter shows)."""
-    from assistant.extractive import EVIDENCE_HEADER
+    from assistant.answering.evidence import EVIDENCE_HEADER
 
     return answer.split(EVIDENCE_HEADER)[0]
 
 
 def generated_fact_recall(items: list) -> float | None:
-    from assistant.eval_metrics import fact_recall, mean
+    from assistant.evaluation.metrics import fact_recall, mean
 
     facts = [fact_recall(i.facts, own_words(i.answer)) for i in items if not i.out_of_scope]
     return mean([f for f in facts if f is not None])
@@ -50,7 +50,7 @@ def compare(first: Path, second: Path) -> None:
     or smaller share of the facts than the first; two-sided sign test over those that differ."""
     from scipy.stats import binomtest  # scipy comes with sentence-transformers
 
-    from assistant.eval_metrics import fact_recall
+    from assistant.evaluation.metrics import fact_recall
 
     def in_scope(path: Path) -> dict:
         items = json.loads(path.read_text())["items"]
@@ -118,9 +118,9 @@ def main() -> None:
         compare(*args.compare)
         return
 
-    from assistant.evaluation import evaluate, load_cases, sample_cases
-    from assistant.packs import list_packs
-    from assistant.router import Router
+    from assistant.answering.router import Router
+    from assistant.evaluation.run import evaluate, load_cases, sample_cases
+    from assistant.packs.locate import list_packs
     from assistant.settings import load_settings
 
     out = args.out or ROOT / "docs" / "eval" / f"adapters-{args.mode}.md"
@@ -135,7 +135,7 @@ def main() -> None:
     models = loaded.settings.models
     weights = "" if models.quantize == "none" else f"-{models.quantize}"
     if models.backend == "llama_cpp":
-        from assistant import llama_backend
+        from assistant.runtime import llama_cpp as llama_backend
 
         weights = f"-llama-cpp-{llama_backend.RUNTIME_KIND}"
     for pack in packs:

@@ -91,7 +91,9 @@ def main() -> int:
     verbs = parser.add_subparsers(dest="verb", required=True)
     rec = verbs.add_parser("record", help="answer every eval question and write JSONL")
     rec.add_argument("out", type=Path)
-    rec.add_argument("--packs", nargs="+", default=["contracts", "diabetes", "penguin-wood", "support"])
+    rec.add_argument(
+        "--packs", nargs="+", default=["contracts", "diabetes", "penguin-wood", "support"]
+    )
     rec.add_argument("--max-tokens", type=int, help="cut answers short (a quicker check)")
     rec.add_argument("--limit", type=int, help="at most this many questions per pack")
     cmp = verbs.add_parser("compare", help="count identical answers in two recordings")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from assistant.packs import list_packs
+from assistant.packs.locate import list_packs
 
 
 def main() -> None:

@@ -42,13 +42,13 @@ def settings():
 
 @pytest.fixture(scope="session")
 def base_model(settings):
-    from assistant.models import load_base_model
+    from assistant.runtime.models import load_base_model
 
     return load_base_model(settings)
 
 
 @pytest.fixture(scope="session")
 def embedder(settings):
-    from assistant.models import load_embedder
+    from assistant.runtime.models import load_embedder
 
     return load_embedder(settings)

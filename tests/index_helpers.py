@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
 from assistant.settings import home_dir
 
 DIABETES = Path("/work/shared/corpora/diabetes")

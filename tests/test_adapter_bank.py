@@ -8,9 +8,9 @@ import itertools
 import pytest
 import torch
 
-from assistant.adapters import bank_for
-from assistant.models import load_base_model
-from assistant.packs import list_packs
+from assistant.packs.locate import list_packs
+from assistant.runtime.adapters import bank_for
+from assistant.runtime.models import load_base_model
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant import Assistant
-from assistant.answers import Answer
+from assistant.answering.answers import Answer
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "python_api.py"
 

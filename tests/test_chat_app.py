@@ -11,7 +11,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from assistant.answers import Answer
+from assistant.answering.answers import Answer
 from assistant.errors import AssistantError
 from assistant.history import History
 from assistant.tui.app import ChatApp

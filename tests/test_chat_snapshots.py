@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from assistant.answers import Answer, Source, Timings
+from assistant.answering.answers import Answer, Source, Timings
 from assistant.history import History
 from assistant.tui.app import ChatApp
 from assistant.tui.backend import PackInfo

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from assistant.cli import commands  # noqa: F401  (registers the subcommands)
 from assistant.cli.app import cli
-from assistant.packs import PROJECT_ROOT
+from assistant.packs.locate import PROJECT_ROOT
 
 PENGUIN = {
     "question": "How many islands make up the Calloway Archipelago?",
@@ -41,7 +41,7 @@ def _packs_at(tmp_path: Path, monkeypatch, names: list[str], copy: bool = False)
         else:
             (domains / name).symlink_to(PROJECT_ROOT / "domains" / name)
         (indexes / name).symlink_to(PROJECT_ROOT / "indexes" / name)
-    monkeypatch.setattr("assistant.packs.search_dirs", lambda: [domains])
+    monkeypatch.setattr("assistant.packs.locate.search_dirs", lambda: [domains])
     return domains
 
 

@@ -11,9 +11,9 @@ import tomllib
 
 import pytest
 
-from assistant import eval_metrics as m
-from assistant.answers import Answer, Source, Timings
-from assistant.evaluation import (
+from assistant.answering.answers import Answer, Source, Timings
+from assistant.evaluation import metrics as m
+from assistant.evaluation.run import (
     EvalCase,
     EvalReport,
     aggregate,
@@ -218,7 +218,7 @@ def test_set_toml_value_keeps_comments_and_inserts_missing_keys(tmp_path):
 
 
 def test_report_json_shape_and_markdown(tmp_path):
-    from assistant.eval_report import write_report
+    from assistant.evaluation.report import write_report
 
     case = EvalCase(1, "Q?", "ref", "docs/a.md", ["ref"])
     item = score_item(case, Answer("Q?", "ref [1]", "p", sources=[_source(1, "docs/a.md",

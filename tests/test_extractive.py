@@ -3,8 +3,8 @@ model): sentence boundaries and the refusal to quote sentences written to steer 
 
 from __future__ import annotations
 
-from assistant.answers import Source
-from assistant.extractive import _sentences
+from assistant.answering.answers import Source
+from assistant.answering.evidence import _sentences
 
 
 def source(text: str) -> Source:

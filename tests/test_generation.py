@@ -6,8 +6,8 @@ import threading
 
 import torch
 
-from assistant.adapters import bank_for
-from assistant.generation import (
+from assistant.runtime.adapters import bank_for
+from assistant.runtime.generation import (
     GenerationOptions,
     GenerationStats,
     encode_chat,
@@ -87,8 +87,8 @@ def test_sampling_follows_the_settings(base_model) -> None:
 
 
 def test_the_not_covered_reply_starts_only_when_the_model_is_sure_enough(base_model) -> None:
-    from assistant.generation import decline_token
-    from assistant.prompts import NOT_COVERED, says_not_covered
+    from assistant.answering.prompts import NOT_COVERED, says_not_covered
+    from assistant.runtime.generation import decline_token
 
     # Three turns answered with the decline make the model likely to decline the fourth.
     messages: list[dict[str, str]] = []

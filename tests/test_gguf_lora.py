@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from assistant.errors import AssistantError
-from assistant.gguf_lora import export_gguf_lora, rope_permute
-from assistant.packs import list_packs
+from assistant.packs.locate import list_packs
+from assistant.runtime.gguf_lora import export_gguf_lora, rope_permute
 
 SMOLLM2 = {"num_attention_heads": 9, "num_key_value_heads": 3}
 

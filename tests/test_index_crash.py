@@ -19,7 +19,7 @@ import sys, time
 from pathlib import Path
 from assistant.knowledge import store
 from assistant.knowledge.index import KnowledgeIndex
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
 from assistant.settings import load_settings
 
 mode, root, source = sys.argv[1:4]

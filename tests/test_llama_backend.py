@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 from settings_helpers import with_models
 
-from assistant import llama_backend
 from assistant.cli import commands  # noqa: F401  (registers the commands)
 from assistant.cli.app import cli
 from assistant.errors import AssistantError
-from assistant.packs import find_pack
+from assistant.packs.locate import find_pack
+from assistant.runtime import llama_cpp as llama_backend
 
 needs_llama = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None, reason="the llama extra is not installed"
@@ -42,7 +42,7 @@ def test_without_llama_cpp_the_backend_fails_in_one_line(monkeypatch, embedder) 
 
 
 def test_a_non_gguf_base_model_is_refused_in_one_line(settings, tmp_path) -> None:
-    from assistant.llama_backend import base_gguf
+    from assistant.runtime.llama_cpp import base_gguf
 
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(AssistantError, match="needs a GGUF base model"):
@@ -51,14 +51,14 @@ def test_a_non_gguf_base_model_is_refused_in_one_line(settings, tmp_path) -> Non
 
 @pytest.fixture
 def router(llama_settings):
-    from assistant.router import Router
+    from assistant.answering.router import Router
 
     return Router(llama_settings)
 
 
 @pytest.fixture
 def engine(router):
-    from assistant.router import CONTEXT_TOKENS
+    from assistant.answering.router import CONTEXT_TOKENS
 
     return llama_backend.engine_for(router.loaded, CONTEXT_TOKENS)
 
@@ -124,9 +124,9 @@ def test_the_system_turn_is_reused_and_gives_the_same_answer(router, engine, mon
 
 @needs_llama
 def test_the_token_limit_and_cancel_stop_generation(router) -> None:
-    from assistant.generation import GenerationOptions, GenerationStats, chat_token_ids
-    from assistant.llama_backend import engine_for, stream_tokens
-    from assistant.router import CONTEXT_TOKENS
+    from assistant.answering.router import CONTEXT_TOKENS
+    from assistant.runtime.generation import GenerationOptions, GenerationStats, chat_token_ids
+    from assistant.runtime.llama_cpp import engine_for, stream_tokens
 
     engine = engine_for(router.loaded, CONTEXT_TOKENS)
     ids = chat_token_ids(engine.tokenizer, [{"role": "user", "content": "Count to fifty."}])
@@ -150,7 +150,7 @@ def test_the_token_limit_and_cancel_stop_generation(router) -> None:
 def test_a_retrained_adapter_of_the_same_size_is_exported_again(settings, tmp_path) -> None:
     import shutil
 
-    from assistant.packs import DomainPack
+    from assistant.packs.locate import DomainPack
 
     source = find_pack("penguin-wood")
     pack = DomainPack("penguin-wood", tmp_path / "penguin-wood")
@@ -188,7 +188,7 @@ def test_llama_cpp_answers_as_the_transformers_path_does(router, settings) -> No
     """The F16 re-encoding, the GGUF LoRA export, the prompt and the decoding rules together
     reproduce the transformers answer (measured: 42 of 42 penguin-wood eval answers); a drift
     in any of them (a rope permutation, a processor left out) changes the tokens."""
-    from assistant.router import Router
+    from assistant.answering.router import Router
 
     question = "How long can jointed edges sit before I glue them?"
     llama = _answer(router, "penguin-wood", question, max_tokens=40)

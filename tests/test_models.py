@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant import models
 from assistant.errors import AssistantError
+from assistant.runtime import models
 from assistant.settings import load_settings
 
 

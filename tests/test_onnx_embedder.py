@@ -13,9 +13,9 @@ from index_helpers import make_pack
 from settings_helpers import with_models
 
 from assistant.errors import AssistantError
-from assistant.evaluation import load_cases
+from assistant.evaluation.run import load_cases
 from assistant.knowledge.index import open_index
-from assistant.packs import find_pack
+from assistant.packs.locate import find_pack
 from assistant.settings import LoadedSettings
 
 
@@ -25,7 +25,7 @@ def _onnx(settings: LoadedSettings) -> LoadedSettings:
 
 @pytest.fixture(scope="module")
 def onnx_embedder(settings):
-    from assistant.models import load_embedder
+    from assistant.runtime.models import load_embedder
 
     return load_embedder(_onnx(settings))
 
@@ -58,7 +58,7 @@ def test_an_index_built_with_it_finds_the_source_documents(settings, onnx_embedd
 
 
 def test_without_onnx_runtime_it_is_one_line_naming_the_extra(settings, monkeypatch) -> None:
-    from assistant import models
+    from assistant.runtime import models
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     monkeypatch.setattr(models, "_cache", {k: v for k, v in models._cache.items()

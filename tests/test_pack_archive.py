@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from test_pack_helpers import new_pack
 
-from assistant import pack_archive
 from assistant.errors import AssistantError
-from assistant.pack_archive import MANIFEST, export_pack, import_pack
-from assistant.packs import DomainPack, find_pack, user_packs_dir
+from assistant.packs import archive as pack_archive
+from assistant.packs.archive import MANIFEST, export_pack, import_pack
+from assistant.packs.locate import DomainPack, find_pack, user_packs_dir
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_project_pack_of_same_name_is_not_shadowed(
     pack: DomainPack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive = export_pack(pack, tmp_path / "a.tar.gz").path
-    monkeypatch.setattr("assistant.packs.project_domains_dir", lambda: pack.root.parent)
+    monkeypatch.setattr("assistant.packs.locate.project_domains_dir", lambda: pack.root.parent)
     with pytest.raises(AssistantError, match="already exists"):
         import_pack(archive, force=True)
     assert packs_folder_entries() == []

@@ -12,7 +12,7 @@ from test_pack_helpers import line_of, replace_in
 
 import assistant.cli.commands  # noqa: F401  (registers the subcommands)
 from assistant.cli.app import cli
-from assistant.packs import user_packs_dir
+from assistant.packs.locate import user_packs_dir
 
 
 def run(*args: str) -> Result:
@@ -22,7 +22,9 @@ def run(*args: str) -> Result:
 @pytest.fixture
 def only_user_packs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Hide the project's shipped packs so listings hold only what a test creates."""
-    monkeypatch.setattr("assistant.packs.project_domains_dir", lambda: tmp_path / "no-domains")
+    monkeypatch.setattr(
+        "assistant.packs.locate.project_domains_dir", lambda: tmp_path / "no-domains"
+    )
 
 
 def test_new_then_validate_in_a_folder(tmp_path: Path) -> None:

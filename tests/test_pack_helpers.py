@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant.pack_scaffold import create_pack
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
+from assistant.packs.scaffold import create_pack
 
 
 def new_pack(parent: Path, name: str = "demo", **kwargs) -> DomainPack:

@@ -9,9 +9,9 @@ import pytest
 from test_pack_helpers import line_of, new_pack, read_jsonl, replace_in, write_jsonl
 
 from assistant.errors import AssistantError
-from assistant.pack_format import PackConfig, load_pack_config
-from assistant.pack_validation import Problem, validate_pack
-from assistant.packs import DomainPack, check_name, find_pack
+from assistant.packs.format import PackConfig, load_pack_config
+from assistant.packs.locate import DomainPack, check_name, find_pack
+from assistant.packs.validation import Problem, validate_pack
 
 
 @pytest.fixture

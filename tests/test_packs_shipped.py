@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.pack_format import load_pack_config
-from assistant.pack_validation import validate_pack
-from assistant.packs import DomainPack, project_domains_dir
+from assistant.packs.format import load_pack_config
+from assistant.packs.locate import DomainPack, project_domains_dir
+from assistant.packs.validation import validate_pack
 
 
 def shipped_packs() -> list[DomainPack]:
@@ -38,7 +38,7 @@ def test_shipped_pack_is_valid(pack: DomainPack) -> None:
 def test_shipped_adapter_matches_its_pack(pack: DomainPack, settings) -> None:
     """The committed adapter was trained from the pack's current examples and settings (a
     changed pack.toml [training] or sft file without retraining shows as stale)."""
-    from assistant.pack_info import adapter_info
+    from assistant.packs.info import adapter_info
 
     info = adapter_info(pack, load_pack_config(pack), settings)
     assert info["trained"], f"{pack.name} ships no adapter"

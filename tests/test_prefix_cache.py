@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from assistant.generation import GenerationOptions, encode_chat, stream_tokens
-from assistant.prefix_cache import PrefixCache, system_prefix_length
+from assistant.runtime.generation import GenerationOptions, encode_chat, stream_tokens
+from assistant.runtime.prefix_cache import PrefixCache, system_prefix_length
 
 SYSTEM = "You are a friendly workshop mentor. Answer in one short sentence and be precise."
 QUESTIONS = ["What is the capital of France?", "Name three primary colours."]

@@ -10,10 +10,10 @@ import pytest
 import torch
 from model_cache import SHARED_CACHE
 
-from assistant.adapters import bank_for
-from assistant.generation import GenerationOptions, stream_chat
-from assistant.models import load_base_model
-from assistant.packs import find_pack
+from assistant.packs.locate import find_pack
+from assistant.runtime.adapters import bank_for
+from assistant.runtime.generation import GenerationOptions, stream_chat
+from assistant.runtime.models import load_base_model
 
 GREEDY = GenerationOptions(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0)
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from assistant.pack_format import PackConfig, SftLine
-from assistant.prompts import NOT_COVERED, PromptPassage, build_messages
-from assistant.raft import (
+from assistant.answering.prompts import NOT_COVERED, PromptPassage, build_messages
+from assistant.packs.format import PackConfig, SftLine
+from assistant.training.raft import (
     build_example,
     build_training_set,
     cap_declines,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answers import Answer, Source, check_citations
-from assistant.packs import list_packs, pack_at
-from assistant.router import Router
+from assistant.answering.answers import Answer, Source, check_citations
+from assistant.answering.router import Router
+from assistant.packs.locate import list_packs, pack_at
 
 SHIPPED = ("contracts", "diabetes", "penguin-wood", "support")
 
@@ -237,12 +237,12 @@ def test_check_citations_removes_invented_numbers() -> None:
 
 
 def test_router_removes_an_invented_citation(router: Router, monkeypatch) -> None:
-    import assistant.generation
+    import assistant.runtime.generation
 
     def fake_stream(*args, **kwargs):
         yield from ["Kiln dry it ", "for ten days [1]", " and check it [9]."]
 
-    monkeypatch.setattr(assistant.generation, "stream_tokens", fake_stream)
+    monkeypatch.setattr(assistant.runtime.generation, "stream_tokens", fake_stream)
     answer = router.answer(
         "How long does 50 mm penguin wood stock take in the kiln?", "penguin-wood", mode="generate"
     )
@@ -252,10 +252,12 @@ def test_router_removes_an_invented_citation(router: Router, monkeypatch) -> Non
 
 
 def test_a_hybrid_answer_the_model_declines_quotes_no_evidence(router: Router, monkeypatch) -> None:
-    import assistant.generation
-    from assistant.prompts import NOT_COVERED
+    import assistant.runtime.generation
+    from assistant.answering.prompts import NOT_COVERED
 
-    monkeypatch.setattr(assistant.generation, "stream_tokens", lambda *a, **k: iter([NOT_COVERED]))
+    monkeypatch.setattr(
+        assistant.runtime.generation, "stream_tokens", lambda *a, **k: iter([NOT_COVERED])
+    )
     answer = router.answer(
         "How long does 50 mm penguin wood stock take in the kiln?", "penguin-wood", mode="hybrid"
     )
@@ -274,7 +276,7 @@ def test_a_hybrid_answer_the_model_declines_quotes_no_evidence(router: Router, m
     ],
 )
 def test_the_model_declines_in_the_wordings_it_learned(reply: str, declines: bool) -> None:
-    from assistant.prompts import says_not_covered
+    from assistant.answering.prompts import says_not_covered
 
     assert says_not_covered(reply) is declines
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.answers import Answer
+from assistant.answering.answers import Answer
 from assistant.server import create_app
 from assistant.server.app import ApiError, split_messages
 from assistant.server.schemas import ChatMessage

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from assistant.adapters import bank_for, check_adapter
 from assistant.errors import AssistantError
-from assistant.packs import pack_at
+from assistant.packs.locate import pack_at
+from assistant.runtime.adapters import bank_for, check_adapter
 
 SHIPPED = Path(__file__).resolve().parent.parent / "domains" / "penguin-wood"
 
@@ -21,7 +21,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "domains" / "penguin-wood"
 def trained_pack(tmp_path_factory, settings):
     """A two-document copy of penguin-wood with eight examples, trained for two steps."""
     from assistant.knowledge import open_index
-    from assistant.training import train
+    from assistant.training.trainer import train
 
     root = tmp_path_factory.mktemp("packs") / "domains" / "tiny-wood"
     (root / "docs").mkdir(parents=True)
@@ -68,7 +68,7 @@ def test_training_writes_a_complete_adapter(trained_pack, settings) -> None:
 
 @pytest.mark.slow
 def test_adapter_loads_and_changes_the_output(trained_pack, settings) -> None:
-    from assistant.models import load_base_model
+    from assistant.runtime.models import load_base_model
 
     pack, _ = trained_pack
     base = load_base_model(settings)
@@ -126,9 +126,9 @@ def test_reply_only_loss_equals_the_models_own_loss(settings) -> None:
     """The faster loss (LM head on reply positions only) must train the same objective."""
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
 
-    from assistant.models import load_base_model, resolve_base_path
-    from assistant.raft import TrainExample
-    from assistant.training import reply_only_loss, tokenize_example
+    from assistant.runtime.models import load_base_model, resolve_base_path
+    from assistant.training.raft import TrainExample
+    from assistant.training.trainer import reply_only_loss, tokenize_example
 
     tokenizer = load_base_model(settings).tokenizer
     model = AutoModelForCausalLM.from_pretrained(resolve_base_path(settings), dtype=torch.float32)

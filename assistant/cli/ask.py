@@ -64,8 +64,8 @@ def ask(
     echo "What is a force majeure clause?" | assistant ask contracts -
     assistant ask --no-rag "What is insulin?"        (the base model alone)
     """
-    from assistant.answers import Answer
-    from assistant.router import Router
+    from assistant.answering.answers import Answer
+    from assistant.answering.router import Router
 
     if len(arguments) > 2:
         raise AssistantError('too many arguments: quote the question, assistant ask PACK "..."')
@@ -85,7 +85,7 @@ def ask(
     loaded = ctx.settings
     router = Router(loaded)
     if pack is not None:
-        from assistant.packs import find_pack
+        from assistant.packs.locate import find_pack
 
         find_pack(pack)  # unknown pack: one line with the packs and the closest name
     if no_rag and pack is None:
@@ -116,12 +116,12 @@ def ask(
 
 def _no_rag_stream(loaded, text: str, max_tokens: int | None):
     """The base model alone, no pack (kept from the first release for quick checks)."""
-    from assistant.generation import GenerationOptions, GenerationStats, stream_chat
-    from assistant.models import load_base_model
+    from assistant.runtime.generation import GenerationOptions, GenerationStats, stream_chat
+    from assistant.runtime.models import load_base_model
 
     handle = load_base_model(loaded)
     options = GenerationOptions.from_settings(loaded.settings.generation, max_new_tokens=max_tokens)
-    from assistant.answers import Answer, Timings
+    from assistant.answering.answers import Answer, Timings
 
     stats = GenerationStats()
     pieces = []

@@ -24,7 +24,7 @@ def chat(ctx: Context, pack: str | None, max_tokens: int | None) -> None:
     """
     loaded = ctx.settings
     if pack is not None:
-        from assistant.packs import find_pack
+        from assistant.packs.locate import find_pack
 
         pack = find_pack(pack).name  # unknown pack: one line with the packs, exit 2
     if max_tokens is None and "env" in loaded.sources.get("generation.max_new_tokens", ""):

@@ -84,9 +84,9 @@ def eval_command(
     max_tokens: int,
     mode: str | None,
 ) -> None:
-    from assistant.evaluation import load_cases, sample_cases
-    from assistant.packs import list_packs, pack_from_argument
-    from assistant.router import Router
+    from assistant.answering.router import Router
+    from assistant.evaluation.run import load_cases, sample_cases
+    from assistant.packs.locate import list_packs, pack_from_argument
 
     if sum([pack is not None, auto, all_packs]) != 1:
         raise AssistantError("give one of: a PACK, --auto --qa FILE, or --all")
@@ -127,7 +127,7 @@ def eval_command(
         data = reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports]
         _write_json(data, json_out)
     if report_dir is not None:
-        from assistant.eval_report import write_report
+        from assistant.evaluation.report import write_report
 
         click.echo(f"report: {write_report(results, report_dir)}", err=True)
     if interrupted:
@@ -136,8 +136,8 @@ def eval_command(
 
 
 def _run(router, jobs, ablate: bool, max_tokens: int, mode: str | None, console: Console):
-    from assistant.eval_metrics import mean
-    from assistant.evaluation import CONFIGS, evaluate
+    from assistant.evaluation.metrics import mean
+    from assistant.evaluation.run import CONFIGS, evaluate
 
     stop = threading.Event()
     configs = CONFIGS if ablate else CONFIGS[-1:]
@@ -182,8 +182,8 @@ def _run(router, jobs, ablate: bool, max_tokens: int, mode: str | None, console:
 
 
 def _print_metrics(name: str, reports) -> None:
-    from assistant.eval_report import fmt
-    from assistant.evaluation import METRIC_NAMES
+    from assistant.evaluation.report import fmt
+    from assistant.evaluation.run import METRIC_NAMES
 
     table = Table(title=f"{name} (n={reports[-1].n})")
     table.add_column("metric")
@@ -207,7 +207,7 @@ def _print_metrics(name: str, reports) -> None:
 
 
 def _calibrate(router, jobs, write: bool, json_out: str | None) -> None:
-    from assistant.evaluation import calibrate, write_thresholds
+    from assistant.evaluation.run import calibrate, write_thresholds
 
     changes = []
     for _name, target, cases, _problems in jobs:

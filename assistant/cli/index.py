@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from assistant.cli.app import Context, cli, pass_context
 from assistant.errors import AssistantError
-from assistant.packs import find_pack
+from assistant.packs.locate import find_pack
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 

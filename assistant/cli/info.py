@@ -63,7 +63,12 @@ def config_command(ctx: Context, as_json: bool) -> None:
 @pass_context
 def models(ctx: Context, as_json: bool) -> None:
     """Show the base model and the embedder: names, folders, sizes and load times."""
-    from assistant.models import folder_size, load_base_model, load_embedder, resolve_embedder_path
+    from assistant.runtime.models import (
+        folder_size,
+        load_base_model,
+        load_embedder,
+        resolve_embedder_path,
+    )
 
     loaded = ctx.settings
     base = load_base_model(loaded)
@@ -115,8 +120,8 @@ def setup(ctx: Context, skip_indexes: bool) -> None:
     every pack that has none (or one built with other settings). Fast when already done."""
     from assistant.errors import AssistantError
     from assistant.knowledge import open_pack_index
-    from assistant.models import PACKAGED_BASE, converted_dir, resolve_base_path
-    from assistant.packs import list_packs
+    from assistant.packs.locate import list_packs
+    from assistant.runtime.models import PACKAGED_BASE, converted_dir, resolve_base_path
 
     loaded = ctx.settings
     if (
@@ -129,7 +134,7 @@ def setup(ctx: Context, skip_indexes: bool) -> None:
         path = resolve_base_path(loaded)
         click.echo(f"base model: ready in {path} ({time.perf_counter() - start:.0f} s)")
     if loaded.settings.models.backend == "llama_cpp":
-        from assistant.llama_backend import runtime_gguf
+        from assistant.runtime.llama_cpp import runtime_gguf
 
         click.echo(f"llama.cpp model: ready in {runtime_gguf(loaded)}")
     if skip_indexes:

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from assistant.cli.app import Context, cli, pass_context
 from assistant.errors import AssistantError
-from assistant.packs import DomainPack, list_packs, pack_from_argument
+from assistant.packs.locate import DomainPack, list_packs, pack_from_argument
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
@@ -59,7 +59,7 @@ def pack() -> None:
 @pass_context
 def list_command(ctx: Context, as_json: bool) -> None:
     """List the packs: documents, index chunks, adapter and evaluation questions."""
-    from assistant.pack_info import pack_summary
+    from assistant.packs.info import pack_summary
 
     rows = [pack_summary(p, ctx.settings) for p in list_packs()]
     if as_json:
@@ -91,9 +91,9 @@ def list_command(ctx: Context, as_json: bool) -> None:
 @pass_context
 def show(ctx: Context, name: str, as_json: bool) -> None:
     """Everything about pack NAME: settings, counts, paths, adapter and validation."""
-    from assistant.pack_format import load_pack_config
-    from assistant.pack_info import pack_summary
-    from assistant.pack_validation import validate_pack
+    from assistant.packs.format import load_pack_config
+    from assistant.packs.info import pack_summary
+    from assistant.packs.validation import validate_pack
 
     domain = pack_from_argument(name)
     summary = pack_summary(domain, ctx.settings)
@@ -162,7 +162,7 @@ def _problem_text(problem: Any) -> str:
 @JSON_OPTION
 def validate(name: str | None, as_json: bool) -> None:
     """Check pack NAME (every pack when no name is given); exit 2 if any problem is found."""
-    from assistant.pack_validation import validate_pack
+    from assistant.packs.validation import validate_pack
 
     packs: list[DomainPack] = [pack_from_argument(name)] if name else list_packs()
     results = [(p, validate_pack(p)) for p in packs]
@@ -195,7 +195,7 @@ def validate(name: str | None, as_json: bool) -> None:
 
 def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
     """Index the new pack's documents if the knowledge layer is there; say what happened."""
-    from assistant.pack_format import load_pack_config
+    from assistant.packs.format import load_pack_config
 
     try:
         from assistant.knowledge import open_index
@@ -245,7 +245,7 @@ def new(
     as_json: bool,
 ) -> None:
     """Create pack NAME: a commented pack.toml, docs/, example training and eval lines."""
-    from assistant.pack_scaffold import create_pack
+    from assistant.packs.scaffold import create_pack
 
     created = create_pack(name, parent=parent, title=title, from_dir=from_dir)
     domain = created.pack
@@ -273,7 +273,7 @@ def new(
 @JSON_OPTION
 def export(name: str, output: Path | None, as_json: bool) -> None:
     """Write pack NAME as one .tar.gz with a SHA-256 manifest (the index is not included)."""
-    from assistant.pack_archive import export_pack
+    from assistant.packs.archive import export_pack
 
     report = export_pack(pack_from_argument(name), output)
     if as_json:
@@ -299,8 +299,8 @@ def export(name: str, output: Path | None, as_json: bool) -> None:
 def gguf_adapter(ctx: Context, name: str, output: Path | None, as_json: bool) -> None:
     """Write pack NAME's adapter as a GGUF LoRA for llama.cpp (llama-cli or llama-server
     --lora), to run beside the base model's GGUF."""
-    from assistant.gguf_lora import export_pack_adapter
-    from assistant.models import PACKAGED_BASE, packaged_gguf
+    from assistant.runtime.gguf_lora import export_pack_adapter
+    from assistant.runtime.models import PACKAGED_BASE, packaged_gguf
 
     domain = pack_from_argument(name)
     target = export_pack_adapter(domain, ctx.settings, output or Path(f"{domain.name}-lora.gguf"))
@@ -323,7 +323,7 @@ def gguf_adapter(ctx: Context, name: str, output: Path | None, as_json: bool) ->
 @JSON_OPTION
 def import_command(archive: Path, force: bool, as_json: bool) -> None:
     """Install a pack archive into the user packs folder after checking every file's hash."""
-    from assistant.pack_archive import import_pack
+    from assistant.packs.archive import import_pack
 
     report = import_pack(archive, force=force)
     if as_json:

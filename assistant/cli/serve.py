@@ -45,7 +45,7 @@ def serve(
 
     import uvicorn
 
-    from assistant.router import Router
+    from assistant.answering.router import Router
     from assistant.server import create_app
 
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from assistant.cli.app import Context, cli, pass_context
-from assistant.packs import pack_from_argument
+from assistant.packs.locate import pack_from_argument
 
 
 @cli.command()
@@ -32,7 +32,7 @@ def train(ctx: Context, pack: str, dry_run: bool, max_steps: int | None, as_json
     says the documents do not cover the question. Settings come from pack.toml [training].
     Ctrl-C stops cleanly: the old adapter stays, the last checkpoint is kept in the cache.
     """
-    from assistant.training import train as run_training
+    from assistant.training.trainer import train as run_training
 
     domain = pack_from_argument(pack)
     stop = threading.Event()

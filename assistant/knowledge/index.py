@@ -34,8 +34,8 @@ from assistant.knowledge.loaders import LoadedDocument, SkipFile, load_document
 from assistant.knowledge.retrieval import BM25Index, rrf
 from assistant.knowledge.types import DocumentRecord, Hit, IndexReport, IndexStats
 from assistant.knowledge.walk import Skipped, expand
-from assistant.models import embedder_id
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
+from assistant.runtime.models import embedder_id
 from assistant.settings import LoadedSettings
 
 Progress = Callable[[int, int, str], None]
@@ -137,7 +137,7 @@ class KnowledgeIndex:
     @property
     def embedder(self) -> Any:
         if self._embedder is None:
-            from assistant.models import load_embedder
+            from assistant.runtime.models import load_embedder
 
             self._embedder = load_embedder(self.loaded)
         return self._embedder

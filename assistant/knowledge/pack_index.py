@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from assistant.knowledge.index import KnowledgeIndex, open_index
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
 from assistant.settings import LoadedSettings
 
 
@@ -15,7 +15,7 @@ def open_pack_index(pack: DomainPack, loaded: LoadedSettings, **options: Any) ->
     `options` go to `open_index` (e.g. a shared `embedder`)."""
     tokens = overlap = None
     if pack.pack_toml.is_file():
-        from assistant.pack_format import load_pack_config
+        from assistant.packs.format import load_pack_config
 
         retrieval = load_pack_config(pack, loaded).retrieval
         tokens, overlap = retrieval.chunk_tokens, retrieval.chunk_overlap

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.answers import Answer
+from assistant.answering.answers import Answer
 from assistant.errors import AssistantError
 from assistant.server.queue import END, GeneratorQueue, Job, QueueFull
 from assistant.server.schemas import (
@@ -375,7 +375,7 @@ def create_app(
 
     @app.get("/v1/models")
     async def models() -> ModelList:
-        from assistant.pack_format import load_pack_config
+        from assistant.packs.format import load_pack_config
 
         cards = [
             ModelCard(

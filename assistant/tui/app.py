@@ -23,7 +23,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, LoadingIndicator, Markdown
 
-from assistant.answers import Answer, Source, Timings
+from assistant.answering.answers import Answer, Source, Timings
 from assistant.errors import AssistantError
 from assistant.history import History
 from assistant.settings import LoadedSettings, home_dir

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.answers import Answer
+from assistant.answering.answers import Answer
 from assistant.settings import LoadedSettings
 
 
@@ -28,7 +28,7 @@ class Backend:
     needs_warm_up = True
 
     def __init__(self, loaded: LoadedSettings, router: Any = None) -> None:
-        from assistant.router import Router
+        from assistant.answering.router import Router
 
         self.loaded = loaded
         self.router = router if router is not None else Router(loaded)
@@ -37,7 +37,7 @@ class Backend:
 
     def warm_up(self) -> None:
         """Load the base model and the embedder (seconds on the first call of a process)."""
-        from assistant.models import load_embedder
+        from assistant.runtime.models import load_embedder
 
         self.router.warm_up()
         load_embedder(self.loaded)
@@ -47,7 +47,7 @@ class Backend:
         with self._lock:
             if self._packs is None:
                 from assistant.errors import AssistantError
-                from assistant.pack_format import load_pack_config
+                from assistant.packs.format import load_pack_config
 
                 found = []
                 for pack in self.router.packs():

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from assistant.answers import Source
+from assistant.answering.answers import Source
 from assistant.history import Conversation
 from assistant.tui.backend import PackInfo
 

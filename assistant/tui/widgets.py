@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widgets import Label, Markdown, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from assistant.answers import Answer, Source
+from assistant.answering.answers import Answer, Source
 
 
 class PromptInput(TextArea):

@@ -71,11 +71,11 @@ def serve() -> None:
 
     import assistant.history  # noqa: F401
     import assistant.knowledge  # noqa: F401
-    import assistant.pack_info  # noqa: F401
-    import assistant.pack_validation  # noqa: F401
-    import assistant.training  # noqa: F401
-    from assistant import models
+    import assistant.packs.info  # noqa: F401
+    import assistant.packs.validation  # noqa: F401
+    import assistant.training.trainer  # noqa: F401
     from assistant.cli import commands  # noqa: F401  (registers the subcommands)
+    from assistant.runtime import models
     from assistant.settings import load_settings
 
     models.load_embedder(load_settings())
@@ -231,7 +231,7 @@ def _install_hooks(
         setattr(module, name, wrap(name, getattr(module, name)))
     builtins.open = io.open = wrap("open", io.open, writes)
     os.open = wrap("os.open", os.open, os_writes)
-    from assistant import training
+    from assistant.training import trainer as training
 
     if hasattr(training, "_exchange"):  # the atomic swap of adapter folders (a ctypes call)
         training._exchange = wrap("exchange", training._exchange)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from assistant.knowledge import open_index
-from assistant.pack_scaffold import create_pack
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
+from assistant.packs.scaffold import create_pack
 
 if TYPE_CHECKING:
     from conftest import ForkServer
@@ -28,7 +28,7 @@ WRITES = 5
 READER = """
 import pathlib, time
 from assistant.knowledge import open_pack_index
-from assistant.packs import find_pack
+from assistant.packs.locate import find_pack
 from assistant.settings import load_settings
 
 name, stop, query = argv

@@ -26,7 +26,7 @@ from index_helpers import FIXTURES, make_pack
 from assistant.cli import commands  # noqa: F401  (registers the commands)
 from assistant.cli.app import cli
 from assistant.knowledge import store
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
 
 QUERY = "how often should I turn the compost heap"
 

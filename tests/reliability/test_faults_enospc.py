@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from assistant.knowledge import open_index
-from assistant.pack_scaffold import create_pack
-from assistant.pack_validation import validate_pack
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
+from assistant.packs.scaffold import create_pack
+from assistant.packs.validation import validate_pack
 
 if TYPE_CHECKING:
     from conftest import ForkServer, Run

@@ -26,9 +26,9 @@ import pytest
 
 from assistant.knowledge import open_index
 from assistant.knowledge.index import file_sha256
-from assistant.pack_scaffold import create_pack
-from assistant.pack_validation import validate_pack
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
+from assistant.packs.scaffold import create_pack
+from assistant.packs.validation import validate_pack
 
 if TYPE_CHECKING:
     from conftest import ForkServer, Run

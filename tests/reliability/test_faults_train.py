@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 import pytest
 from safetensors.torch import load_file
 
-from assistant.adapters import check_adapter
-from assistant.pack_scaffold import create_pack
-from assistant.pack_validation import validate_pack
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
+from assistant.packs.scaffold import create_pack
+from assistant.packs.validation import validate_pack
+from assistant.runtime.adapters import check_adapter
 
 if TYPE_CHECKING:
     from conftest import ForkServer, Run

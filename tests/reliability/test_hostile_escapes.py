@@ -21,7 +21,7 @@ from test_pack_helpers import new_pack
 
 from assistant.cli import commands  # noqa: F401  (registers the commands)
 from assistant.cli.app import cli
-from assistant.pack_validation import validate_pack
+from assistant.packs.validation import validate_pack
 from assistant.settings import home_dir
 
 ESCAPES = [

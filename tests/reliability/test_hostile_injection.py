@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answering.prompts import RULES
+from assistant.answering.router import Router
 from assistant.knowledge import open_index
-from assistant.pack_format import load_pack_config
-from assistant.pack_scaffold import create_pack
-from assistant.packs import DomainPack
-from assistant.prompts import RULES
-from assistant.router import Router
+from assistant.packs.format import load_pack_config
+from assistant.packs.locate import DomainPack
+from assistant.packs.scaffold import create_pack
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "injection"
 HARBOUR = """# Harbour extras

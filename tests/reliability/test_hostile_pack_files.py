@@ -18,7 +18,7 @@ from test_pack_helpers import new_pack
 
 from assistant.cli import commands  # noqa: F401  (registers the commands)
 from assistant.cli.app import cli
-from assistant.packs import DomainPack, user_packs_dir
+from assistant.packs.locate import DomainPack, user_packs_dir
 
 DEPTH = 100_000
 DEEP_ARRAY = "[" * DEPTH + "]" * DEPTH
@@ -57,7 +57,7 @@ def test_deep_jsonl_lines_are_reported_with_their_line(pack: DomainPack) -> None
 
 
 def test_eval_runner_reports_a_deep_line(tmp_path: Path) -> None:
-    from assistant.evaluation import load_cases
+    from assistant.evaluation.run import load_cases
 
     path = tmp_path / "qa.jsonl"
     path.write_text('{"question": ' + DEEP_ARRAY + "}\n", "utf-8")
@@ -66,8 +66,8 @@ def test_eval_runner_reports_a_deep_line(tmp_path: Path) -> None:
 
 
 def test_training_reads_a_line_validate_accepts(pack: DomainPack) -> None:
-    from assistant.pack_validation import validate_pack
-    from assistant.training import read_sft_lines
+    from assistant.packs.validation import validate_pack
+    from assistant.training.trainer import read_sft_lines
 
     rows = [json.loads(line) for line in pack.sft_file.read_text("utf-8").splitlines()]
     rows[0]["messages"][1]["content"] += " A line\u2028separator."

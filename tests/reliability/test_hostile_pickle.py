@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.adapters import check_adapter
 from assistant.errors import AssistantError
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
+from assistant.runtime.adapters import check_adapter
 
 PACKAGE = Path(__file__).resolve().parents[2] / "assistant"
 UNSAFE_MODULES = {
@@ -137,9 +137,9 @@ def test_loading_an_adapter_never_reads_the_pickle_beside_it(tmp_path: Path) -> 
     (pack.root / "pack.toml").touch()
     script = (
         "import sys\n"
-        "from assistant.adapters import AdapterBank\n"
-        "from assistant.models import load_base_model\n"
-        "from assistant.packs import pack_at\n"
+        "from assistant.runtime.adapters import AdapterBank\n"
+        "from assistant.runtime.models import load_base_model\n"
+        "from assistant.packs.locate import pack_at\n"
         "from assistant.settings import load_settings\n"
         "loaded = load_settings()\n"
         "bank = AdapterBank(load_base_model(loaded))\n"

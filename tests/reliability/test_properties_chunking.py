@@ -43,7 +43,7 @@ def chunkers(settings: Any) -> dict[tuple[int, int], Chunker]:
     the Rust tokenizer)."""
     from transformers import AutoTokenizer
 
-    from assistant.models import resolve_embedder_path
+    from assistant.runtime.models import resolve_embedder_path
 
     tokenizer = AutoTokenizer.from_pretrained(str(resolve_embedder_path(settings)))
     return {size: Chunker(tokenizer, *size) for size in SIZE_LIST}

@@ -11,7 +11,7 @@ from generated import property_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant.answers import Source, check_citations
+from assistant.answering.answers import Source, check_citations
 
 PROPERTY = property_settings()
 MARKER = re.compile(r"\[(\d{1,3})\]")

@@ -12,7 +12,7 @@ from generated import property_settings
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from assistant import eval_metrics as m
+from assistant.evaluation import metrics as m
 
 PROPERTY = property_settings()
 # Text with what the metrics treat specially made likely: numbers with . and , inside, dashes,

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from test_pack_helpers import new_pack
 
 from assistant.errors import AssistantError
-from assistant.evaluation import load_cases
-from assistant.pack_format import EvalLine, PackConfig, load_pack_config
-from assistant.pack_validation import Problem, check_eval, check_pack_toml, validate_pack
-from assistant.packs import DomainPack
+from assistant.evaluation.run import load_cases
+from assistant.packs.format import EvalLine, PackConfig, load_pack_config
+from assistant.packs.locate import DomainPack
+from assistant.packs.validation import Problem, check_eval, check_pack_toml, validate_pack
 
 PROPERTY = property_settings()
 

@@ -4,7 +4,7 @@
 Every section of pack.toml except the identity keys at the top has defaults; the retrieval and
 generation keys that also exist in the global settings default to the global values. Unknown keys
 are errors (a typo must not be silently ignored). Checking a whole pack, with every problem at
-once, lives in `assistant.pack_validation`.
+once, lives in `assistant.packs.validation`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from assistant.errors import AssistantError
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
 from assistant.settings import LoadedSettings
 
 # A string that must hold something other than whitespace.
@@ -196,7 +196,7 @@ def apply_global_defaults(data: dict[str, Any], loaded: LoadedSettings | None) -
 def load_pack_config(pack: DomainPack, loaded: LoadedSettings | None = None) -> PackConfig:
     """The pack's validated pack.toml; missing retrieval/generation keys take the values of
     `loaded` (the global settings) when given. Raises AssistantError naming file, line and key."""
-    from assistant.pack_validation import check_pack_toml
+    from assistant.packs.validation import check_pack_toml
 
     data, problems = check_pack_toml(pack)
     if problems or data is None:

@@ -34,10 +34,10 @@ from typing import Any
 
 from assistant.errors import AssistantError
 from assistant.knowledge.store import fsync_path
-from assistant.pack_format import PackConfig, SftLine, load_pack_config
-from assistant.packs import DomainPack
-from assistant.raft import TrainExample, build_training_set
+from assistant.packs.format import PackConfig, SftLine, load_pack_config
+from assistant.packs.locate import DomainPack
 from assistant.settings import LoadedSettings, cache_dir
+from assistant.training.raft import TrainExample, build_training_set
 
 TRAINING_FILE = "training.json"
 # Seconds per trained token on 2 CPU cores in float32 with LoRA on the attention projections,
@@ -114,7 +114,7 @@ def prepare(pack: DomainPack, loaded: LoadedSettings) -> tuple[PackConfig, list[
     from transformers import AutoTokenizer
 
     from assistant.knowledge import open_pack_index
-    from assistant.models import resolve_base_path
+    from assistant.runtime.models import resolve_base_path
 
     config = load_pack_config(pack, loaded)
     lines = read_sft_lines(pack)
@@ -345,7 +345,7 @@ def train(
     stop: threading.Event | None = None,
 ) -> TrainReport:
     """Train the pack's adapter (or, with dry_run, only build the data and estimate)."""
-    from assistant.models import base_model_fingerprint, resolve_base_path
+    from assistant.runtime.models import base_model_fingerprint, resolve_base_path
 
     config, examples, tokenizer = prepare(pack, loaded)
     settings = config.training
@@ -378,7 +378,7 @@ def train(
         TrainingArguments,
     )
 
-    from assistant.adapters import peft_wrapping_quietly
+    from assistant.runtime.adapters import peft_wrapping_quietly
 
     base_path = resolve_base_path(loaded)
     torch.manual_seed(settings.seed)

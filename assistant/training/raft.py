@@ -17,15 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.eval_metrics import style_applies
-from assistant.pack_format import PackConfig, SftLine
-from assistant.prompts import (
+from assistant.answering.prompts import (
     NOT_COVERED,
     SENTENCE_BREAK,
     PromptPassage,
     build_messages,
     trim_passage,
 )
+from assistant.evaluation.metrics import style_applies
+from assistant.packs.format import PackConfig, SftLine
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
-from assistant.models import LoadedModel, base_model_fingerprint
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
+from assistant.runtime.models import LoadedModel, base_model_fingerprint
 from assistant.settings import LoadedSettings
 
 WEIGHTS = "adapter_model.safetensors"

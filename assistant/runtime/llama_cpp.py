@@ -3,7 +3,7 @@
 The packaged base model is a GGUF, so llama.cpp can run it (re-encoded once as F16); its
 kernels decode several times faster than the transformers path on 2 cores (bench/RESULTS.md).
 Adapters stay what `assistant train` writes; each is exported once to a GGUF LoRA in the cache
-(`assistant.gguf_lora`) and set on the context per answer, so switching packs costs
+(`assistant.runtime.gguf_lora`) and set on the context per answer, so switching packs costs
 microseconds. Prompts are tokenized by the same tokenizer and chat template as the transformers
 path, and each next token is chosen by the same logits processors (repetition penalty, decline
 margin, no repeats in the answer) from llama.cpp's logits, so the two backends differ only in
@@ -27,15 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
-from assistant.generation import (
+from assistant.packs.locate import DomainPack
+from assistant.runtime.generation import (
     GenerationOptions,
     GenerationStats,
     TokenQueue,
     logits_processors,
     stream_text,
 )
-from assistant.packs import DomainPack
-from assistant.prefix_cache import MAX_ENTRIES, system_prefix_length
+from assistant.runtime.prefix_cache import MAX_ENTRIES, system_prefix_length
 from assistant.settings import LoadedSettings, cache_dir
 
 INSTALL = "pip install 'assistant[llama]' (compiles llama.cpp: ~5-10 min)"
@@ -48,7 +48,7 @@ _engines: dict[tuple[Any, ...], LlamaEngine] = {}
 def base_gguf(loaded: LoadedSettings) -> Path:
     """The GGUF file the base model comes from: the packaged one, or `base_model` if it is a
     .gguf file."""
-    from assistant.models import PACKAGED_BASE, packaged_gguf
+    from assistant.runtime.models import PACKAGED_BASE, packaged_gguf
 
     name = loaded.settings.models.base_model
     if name == PACKAGED_BASE:
@@ -73,7 +73,7 @@ def runtime_gguf(loaded: LoadedSettings) -> Path:
     float32 answers on 42 of 42 penguin-wood questions, where Q8_0 gave 18 and Q4_1 (8-bit
     activations) differs too; F16 prefills 1.6x faster than Q4_1 (1.4 vs 2.3 s for 4
     passages on 2 cores) and decodes ~0.85x of Q8_0's speed. A user's own GGUF runs as it is."""
-    from assistant.models import PACKAGED_BASE, _file_fingerprint
+    from assistant.runtime.models import PACKAGED_BASE, _file_fingerprint
 
     source = base_gguf(loaded)
     if loaded.settings.models.base_model != PACKAGED_BASE:
@@ -134,7 +134,7 @@ class LlamaEngine:
     """One llama.cpp model and context, the packs' GGUF LoRAs, and the tokens in its KV cache."""
 
     def __init__(self, loaded: LoadedSettings, n_ctx: int) -> None:
-        from assistant.models import load_tokenizer
+        from assistant.runtime.models import load_tokenizer
 
         llama_cpp = _import_llama_cpp()
         self.loaded = loaded
@@ -159,14 +159,14 @@ class LlamaEngine:
         self.adapters: dict[str, Any] = {}
         self.active: str | None = None  # the adapter the KV cache was computed with
         self.end_of_turn = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        # (adapter, system turn ids) -> that turn's KV cache, as in assistant.prefix_cache
+        # (adapter, system turn ids) -> that turn's KV cache, as in assistant.runtime.prefix_cache
         self._system_turns: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self.lock = threading.Lock()
 
     def load_adapter(self, pack: DomainPack) -> str:
         """Export the pack's adapter to a GGUF LoRA (once per adapter content) and load it."""
-        from assistant.adapters import check_adapter
-        from assistant.gguf_lora import export_pack_adapter
+        from assistant.runtime.adapters import check_adapter
+        from assistant.runtime.gguf_lora import export_pack_adapter
 
         with self.lock:
             if pack.name in self.adapters:
@@ -339,7 +339,7 @@ def stream_tokens(
     stats: GenerationStats | None = None,
 ) -> Iterator[str]:
     """Yield the answer's text pieces as llama.cpp produces them (see generation.stream_text)."""
-    from assistant.generation import end_token_ids
+    from assistant.runtime.generation import end_token_ids
 
     cancel = cancel or threading.Event()
     end_ids = end_token_ids(engine.tokenizer)

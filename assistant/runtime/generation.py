@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.models import LoadedModel
+from assistant.runtime.models import LoadedModel
 from assistant.settings import GenerationSettings
 
 _DONE = object()
@@ -164,7 +164,7 @@ class _NoRepeatInAnswer:
 
 def decline_token(tokenizer: Any) -> int:
     """The first token of the "not covered" reply, as it opens an assistant turn."""
-    from assistant.prompts import NOT_COVERED
+    from assistant.answering.prompts import NOT_COVERED
 
     return int(tokenizer.encode(NOT_COVERED, add_special_tokens=False)[0])
 
@@ -218,7 +218,7 @@ def generate_kwargs(handle: LoadedModel, options: GenerationOptions) -> dict[str
 
 def _prefilled_system_turn(handle: LoadedModel, generator: Any, input_ids: Any) -> dict[str, Any]:
     """`past_key_values` holding the prompt's system turn, from the handle's prefix cache."""
-    from assistant.prefix_cache import PrefixCache, system_prefix_length
+    from assistant.runtime.prefix_cache import PrefixCache, system_prefix_length
 
     end_of_turn = handle.tokenizer.convert_tokens_to_ids("<|im_end|>")
     length = system_prefix_length(input_ids, end_of_turn) if isinstance(end_of_turn, int) else 0
@@ -255,7 +255,7 @@ def stream_tokens(
     import torch
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
-    from assistant.adapters import bank_for
+    from assistant.runtime.adapters import bank_for
 
     cancel = cancel or threading.Event()
     kwargs = generate_kwargs(handle, options)

@@ -1,7 +1,7 @@
 """Scripted Q&A evaluation: run a pack (or the router, with `auto`) over eval questions and score
 retrieval, answers, grounding, style, scope, routing and cost. Returns an `EvalReport`.
 
-    from assistant.evaluation import load_cases, evaluate
+    from assistant.evaluation.run import load_cases, evaluate
     cases, problems = load_cases(pack.eval_file)
     report = evaluate(Router(load_settings()), cases, "penguin-wood", max_tokens=96)
 
@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant import eval_metrics as m
-from assistant.answers import Answer
+from assistant.answering.answers import Answer
 from assistant.errors import AssistantError
+from assistant.evaluation import metrics as m
 
 # (name, rag, adapter): the four ablation configurations, the full system last.
 CONFIGS = [
@@ -83,8 +83,8 @@ def load_cases(path: Path, auto: bool = False) -> tuple[list[EvalCase], list[Lin
     out_of_scope: true)."""
     from pydantic import ValidationError
 
-    from assistant.pack_format import EvalLine
-    from assistant.pack_validation import iter_jsonl
+    from assistant.packs.format import EvalLine
+    from assistant.packs.validation import iter_jsonl
 
     path = Path(path)
     if not path.is_file():

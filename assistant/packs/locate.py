@@ -19,7 +19,7 @@ from pathlib import Path
 from assistant.errors import AssistantError
 from assistant.settings import home_dir
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from assistant.answers import Source
-from assistant.prompts import NOT_COVERED
+from assistant.answering.answers import Source
+from assistant.answering.prompts import NOT_COVERED
 
 # A sentence ends at . ! ? followed by a space or the end; "evil.example/x" or "3.5" go on.
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*")

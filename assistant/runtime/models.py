@@ -48,8 +48,10 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     load_seconds: float
-    bank: Any = None  # the AdapterBank once adapters are loaded (assistant.adapters.bank_for)
-    prefix_cache: Any = None  # PrefixCache of system turns (assistant.prefix_cache)
+    bank: Any = (
+        None  # the AdapterBank once adapters are loaded (assistant.runtime.adapters.bank_for)
+    )
+    prefix_cache: Any = None  # PrefixCache of system turns (assistant.runtime.prefix_cache)
     quantized: Any = None  # QuantizedLinears unless models.quantize is "none"
 
 
@@ -222,7 +224,7 @@ def load_base_model(loaded: LoadedSettings) -> LoadedModel:
         model.eval()
         quantized = None
         if models.quantize != "none" and models.dtype == "float32":
-            from assistant.quantization import quantize
+            from assistant.runtime.quantization import quantize
 
             quantized = quantize(model, models.quantize)
         handle = LoadedModel(models.base_model, path, model, tokenizer, time.perf_counter() - start)
@@ -261,7 +263,7 @@ def load_embedder(loaded: LoadedSettings) -> Any:
             return model
         onnx_key = ("embedder-onnx-int8", str(path))
         if onnx_key not in _cache:
-            from assistant.onnx_embedder import load_onnx_embedder
+            from assistant.runtime.onnx_embedder import load_onnx_embedder
 
             _cache[onnx_key] = load_onnx_embedder(loaded, model, path)
         return _cache[onnx_key]

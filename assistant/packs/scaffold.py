@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import AssistantError
-from assistant.packs import DomainPack, check_name, list_packs, user_packs_dir
+from assistant.packs.locate import DomainPack, check_name, list_packs, user_packs_dir
 
 DOCUMENT_SUFFIXES = frozenset(
     {".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf", ".docx"}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
-from assistant.packs import DomainPack
+from assistant.packs.locate import DomainPack
 from assistant.settings import LoadedSettings
 
 # PEFT module name -> llama.cpp tensor name (per block), for the llama architecture
@@ -103,8 +103,8 @@ def export_gguf_lora(adapter_dir: Path, target: Path, model_config: dict[str, An
 
 def export_pack_adapter(pack: DomainPack, loaded: LoadedSettings, target: Path) -> Path:
     """Check pack's adapter against the configured base model, then export it to `target`."""
-    from assistant.adapters import check_adapter
-    from assistant.models import resolve_base_path
+    from assistant.runtime.adapters import check_adapter
+    from assistant.runtime.models import resolve_base_path
 
     check_adapter(pack, loaded)
     model_config = json.loads((resolve_base_path(loaded) / "config.json").read_text("utf-8"))

@@ -15,11 +15,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.answers import Answer, Source, Timings, check_citations
+from assistant.answering.answers import Answer, Source, Timings, check_citations
+from assistant.answering.prompts import PromptPassage, _terms, build_messages, says_not_covered
 from assistant.errors import AssistantError
-from assistant.pack_format import PackConfig, load_pack_config
-from assistant.packs import DomainPack, find_pack, list_packs
-from assistant.prompts import PromptPassage, _terms, build_messages, says_not_covered
+from assistant.packs.format import PackConfig, load_pack_config
+from assistant.packs.locate import DomainPack, find_pack, list_packs
 from assistant.settings import LoadedSettings
 
 MAX_QUESTION_TOKENS = 1000
@@ -143,7 +143,7 @@ class Router:
         """The shared embedder behind a cache of recent questions (one embed per question)."""
         with self._lock:
             if self._embedder is None:
-                from assistant.models import load_embedder
+                from assistant.runtime.models import load_embedder
 
                 self._embedder = _QueryCache(load_embedder(self.loaded))
             return self._embedder
@@ -296,7 +296,7 @@ class Router:
             sources = _sources(pack, hits)
 
         if mode == "extractive" and sources:
-            from assistant.extractive import extractive_answer
+            from assistant.answering.evidence import extractive_answer
 
             text = extractive_answer(self, question, sources, config)
             yield text
@@ -322,7 +322,7 @@ class Router:
         # Quoting evidence under "the documents do not cover this" would contradict the reply
         # and would hide the decline from the eval's in-scope answer rate.
         if mode == "hybrid" and sources and not declined_by_model:
-            from assistant.extractive import evidence_block
+            from assistant.answering.evidence import evidence_block
 
             extra = evidence_block(self, question, sources)
             if extra:
@@ -359,7 +359,7 @@ class Router:
     ) -> Iterator[str | tuple[Any, str | None]]:
         """Build the prompt (history trimmed to fit), switch to the pack's adapter and stream
         the reply; ends with a (GenerationStats, adapter name) tuple."""
-        from assistant.generation import GenerationOptions, GenerationStats, chat_token_ids
+        from assistant.runtime.generation import GenerationOptions, GenerationStats, chat_token_ids
 
         config, pack = handle.config, handle.pack
         adapter_name = None
@@ -392,7 +392,7 @@ class Router:
             notices.append("older turns of the conversation were left out to fit the model")
         stats = GenerationStats()
         if self._llama_cpp:
-            from assistant import llama_backend
+            from assistant.runtime import llama_cpp as llama_backend
 
             yield from llama_backend.stream_tokens(
                 llama_backend.engine_for(self.loaded, CONTEXT_TOKENS),
@@ -403,9 +403,9 @@ class Router:
                 stats=stats,
             )
         else:
-            from assistant.adapters import bank_for
-            from assistant.generation import encode_chat, stream_tokens
-            from assistant.models import load_base_model
+            from assistant.runtime.adapters import bank_for
+            from assistant.runtime.generation import encode_chat, stream_tokens
+            from assistant.runtime.models import load_base_model
 
             base = load_base_model(self.loaded)
             with bank_for(base).using(adapter_name) as model:
@@ -420,29 +420,29 @@ class Router:
         return self.loaded.settings.models.backend == "llama_cpp"
 
     def _tokenizer(self) -> Any:
-        from assistant.models import load_tokenizer
+        from assistant.runtime.models import load_tokenizer
 
         return load_tokenizer(self.loaded)
 
     def warm_up(self) -> None:
         """Load the generator of the configured backend (seconds on the first call)."""
         if self._llama_cpp:
-            from assistant import llama_backend
+            from assistant.runtime import llama_cpp as llama_backend
 
             llama_backend.engine_for(self.loaded, CONTEXT_TOKENS)
         else:
-            from assistant.models import load_base_model
+            from assistant.runtime.models import load_base_model
 
             load_base_model(self.loaded)
 
     def load_adapter(self, pack: DomainPack) -> str:
         """Load the pack's adapter into the configured backend (once); returns its name."""
         if self._llama_cpp:
-            from assistant import llama_backend
+            from assistant.runtime import llama_cpp as llama_backend
 
             return llama_backend.engine_for(self.loaded, CONTEXT_TOKENS).load_adapter(pack)
-        from assistant.adapters import bank_for
-        from assistant.models import load_base_model
+        from assistant.runtime.adapters import bank_for
+        from assistant.runtime.models import load_base_model
 
         return bank_for(load_base_model(self.loaded)).load(pack, self.loaded)
 

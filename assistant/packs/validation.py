@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from assistant.pack_format import EvalLine, PackConfig, SftLine
-from assistant.packs import DomainPack
+from assistant.packs.format import EvalLine, PackConfig, SftLine
+from assistant.packs.locate import DomainPack
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock
 
 from assistant.errors import AssistantError
-from assistant.pack_validation import Problem, check_pack_toml, validate_pack
-from assistant.packs import NAME_PATTERN, DomainPack, list_packs, user_packs_dir
+from assistant.packs.locate import NAME_PATTERN, DomainPack, list_packs, user_packs_dir
+from assistant.packs.validation import Problem, check_pack_toml, validate_pack
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "assistant-pack"

@@ -1,0 +1,1 @@
+"""Scripted evaluation of packs: the run, the metrics and the report."""

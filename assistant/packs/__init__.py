@@ -1,0 +1,1 @@
+"""Domain packs: where they live, their format, validation, scaffolding, archives and info."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import AssistantError
+from assistant.fsio import copy_atomic
 from assistant.knowledge import store
 from assistant.knowledge.chunking import CHUNKER_VERSION, Chunk, Chunker, embedding_input
 from assistant.knowledge.loaders import LoadedDocument, SkipFile, load_document
@@ -81,20 +81,6 @@ def file_sha256(path: Path) -> tuple[str, int]:
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size
-
-
-def copy_atomic(source: Path, dest: Path) -> None:
-    """Copy under the pack's write lock. The temporary name is fixed, so a copy left by a killed
-    writer is overwritten by the rerun instead of piling up (hidden files are never indexed)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial")
-    try:
-        shutil.copyfile(source, tmp)
-        store.fsync_path(Path(tmp))
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class KnowledgeIndex:

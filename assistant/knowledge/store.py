@@ -38,6 +38,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from assistant.errors import AssistantError
+from assistant.fsio import atomic_write_bytes, fsync_path
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -74,30 +75,6 @@ CREATE INDEX IF NOT EXISTS chunks_path ON chunks(path);
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file, or a directory's entries."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers see the old or the new content, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_path(path.parent)
 
 
 def current_generation(index_dir: Path) -> Path | None:

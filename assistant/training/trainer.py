@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
-from assistant.knowledge.store import fsync_path
+from assistant.fsio import fsync_path
 from assistant.packs.format import PackConfig, SftLine, load_pack_config
 from assistant.packs.locate import DomainPack
 from assistant.settings import LoadedSettings, cache_dir

@@ -3,17 +3,19 @@
 from assistant import Assistant
 a = Assistant()
 answer = a.ask("diabetes", "What is hypoglycemia?")
-for piece in a.stream("diabetes", "What causes it?"):
+stream = a.stream("diabetes", "What causes it?")
+for piece in stream:
     print(piece, end="")
+print(stream.answer.sources)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.answering.answers import Answer
+from assistant.answering.answers import Answer, AnswerStream
 from assistant.packs.locate import DomainPack
 from assistant.settings import load_settings
 
@@ -38,11 +40,7 @@ class Assistant:
 
     def stream(
         self, pack: str | None, question: str, history: Sequence[Any] = (), **options: Any
-    ) -> Iterator[str]:
-        """The answer's text pieces as they are generated; `last_answer` holds the record."""
-        self.last_answer: Answer | None = None
-        for item in self.router.stream(question, pack, history, **options):
-            if isinstance(item, Answer):
-                self.last_answer = item
-            else:
-                yield item
+    ) -> AnswerStream:
+        """The answer as it is made: iterate for the text pieces; then `.answer` holds the
+        `Answer` (sources, citations, timings)."""
+        return self.router.stream(question, pack, history, **options)

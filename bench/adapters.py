@@ -19,13 +19,9 @@ import time
 
 from assistant.packs.locate import list_packs
 from assistant.runtime.adapters import bank_for
-from assistant.runtime.generation import (
-    GenerationOptions,
-    GenerationStats,
-    encode_chat,
-    stream_tokens,
-)
+from assistant.runtime.generation import GenerationOptions, GenerationStats
 from assistant.runtime.models import load_base_model
+from assistant.runtime.torch_engine import encode_chat, stream_tokens
 from assistant.settings import load_settings
 
 NEW_TOKENS = 96

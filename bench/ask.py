@@ -92,11 +92,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["ASSISTANT_THREADS"] = str(args.threads)
 
+    import assistant.answering.compose as compose_module
     import assistant.answering.router as router_module
-    from assistant.answering.answers import Answer
     from assistant.packs.locate import list_packs
-    from assistant.runtime.generation import GenerationOptions, GenerationStats, stream_chat
+    from assistant.runtime.generation import GenerationOptions, GenerationStats
     from assistant.runtime.models import load_base_model, load_embedder
+    from assistant.runtime.torch_engine import stream_chat
     from assistant.settings import load_settings
 
     loaded = load_settings()
@@ -138,25 +139,22 @@ def main() -> None:
 
     # ----- first token and decode speed vs stream_chat on the same prompt -----------------------
     built: list = []
-    real_build = router_module.build_messages
+    real_build = compose_module.build_messages
 
     def recording(*a, **k):
         messages = real_build(*a, **k)
         built.append(messages)
         return messages
 
-    router_module.build_messages = recording
+    compose_module.build_messages = recording
     per_pack = max(1, args.generate // len(packs))
     chosen: list[tuple[str, str]] = []
     for pack in packs:
         chosen += [(name, q) for name, q in questions if name == pack.name][:per_pack]
     first_ms, raw_first_ms, answer_tps, raw_tps, adapter_tps = [], [], [], [], []
     for _pack, question in chosen:
-        answer = None
-        for item in router.stream(question, None, adapter=False, max_tokens=args.max_tokens):
-            if isinstance(item, Answer):
-                answer = item
-        if answer is None or answer.declined or not answer.timings.answer_tokens:
+        answer = router.answer(question, None, adapter=False, max_tokens=args.max_tokens)
+        if answer.declined or not answer.timings.answer_tokens:
             print(f"  skipped (declined): {question[:60]}")
             continue
         first_ms.append(answer.timings.first_token_ms)
@@ -178,7 +176,7 @@ def main() -> None:
             f" answer {answer.timings.tokens_per_s:5.1f} tok/s,"
             f" raw {stats.decode_tokens_per_s:5.1f}"
         )
-    router_module.build_messages = real_build
+    compose_module.build_messages = real_build
     if first_ms:
         ftt = statistics.median(first_ms)
         ratio = statistics.median(answer_tps) / statistics.median(raw_tps)

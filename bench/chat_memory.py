@@ -56,8 +56,8 @@ async def chat_with_every_pack(max_tokens: int) -> dict:
             while app.answering and time.monotonic() < deadline:
                 await pilot.pause(0.2)
     if loaded.settings.models.backend == "llama_cpp":
-        from assistant.answering.router import CONTEXT_TOKENS
         from assistant.runtime import llama_cpp as llama_backend
+        from assistant.runtime.engine import CONTEXT_TOKENS
 
         names = llama_backend.engine_for(loaded, CONTEXT_TOKENS).adapters
     else:

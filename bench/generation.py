@@ -25,14 +25,9 @@ import time
 
 import torch
 
-from assistant.runtime.generation import (
-    GenerationOptions,
-    GenerationStats,
-    encode_chat,
-    generate_kwargs,
-    stream_tokens,
-)
+from assistant.runtime.generation import GenerationOptions, GenerationStats
 from assistant.runtime.models import load_base_model, packaged_gguf
+from assistant.runtime.torch_engine import encode_chat, generate_kwargs, stream_tokens
 from assistant.settings import load_settings
 
 NEW_TOKENS = 128

@@ -107,13 +107,9 @@ def prompts(loaded, packs, nth: int = 0) -> list[tuple[str, list[dict[str, str]]
 
 def assistant_side(loaded, packs, jobs, new_tokens: int, adapter: bool) -> list[dict]:
     from assistant.runtime.adapters import bank_for
-    from assistant.runtime.generation import (
-        GenerationOptions,
-        GenerationStats,
-        encode_chat,
-        stream_tokens,
-    )
+    from assistant.runtime.generation import GenerationOptions, GenerationStats
     from assistant.runtime.models import load_base_model
+    from assistant.runtime.torch_engine import encode_chat, stream_tokens
 
     base = load_base_model(loaded)
     bank = bank_for(base)
@@ -149,8 +145,8 @@ def backend_side(loaded, packs, jobs, warm_jobs, new_tokens: int) -> dict[str, l
     """`assistant` with `models.backend = "llama_cpp"`: each pack's prompt right after another
     question of the same pack (a chat with one pack: the system turn's KV cache is reused), and
     again with the KV cache emptied first (a full prefill, as the first answer of a process)."""
-    from assistant.answering.router import CONTEXT_TOKENS
     from assistant.runtime import llama_cpp as llama_backend
+    from assistant.runtime.engine import CONTEXT_TOKENS
     from assistant.runtime.generation import GenerationOptions, GenerationStats, chat_token_ids
 
     os.environ["ASSISTANT_BACKEND"] = "llama_cpp"
@@ -190,8 +186,8 @@ def backend_side(loaded, packs, jobs, warm_jobs, new_tokens: int) -> dict[str, l
 
 
 def prompt_token_lists(loaded, jobs) -> list[list[int]]:
-    from assistant.runtime.generation import encode_chat
     from assistant.runtime.models import load_base_model
+    from assistant.runtime.torch_engine import encode_chat
 
     base = load_base_model(loaded)
     return [encode_chat(base, messages)[0].tolist() for _, messages in jobs]

@@ -26,13 +26,12 @@ def main() -> None:
         mark = "*" if source.cited else " "
         print(f" {mark}[{source.number}] {source.path} § {source.section}")
 
-    # Streaming, with the router picking the pack (or declining); the record arrives last.
+    # Streaming, with the router picking the pack (or declining); the record is there at the end.
     print()
-    for piece in a.stream(
-        None, "How do I share a folder with Syncthing?", max_tokens=args.max_tokens
-    ):
+    stream = a.stream(None, "How do I share a folder with Syncthing?", max_tokens=args.max_tokens)
+    for piece in stream:
         print(piece, end="", flush=True)
-    final = a.last_answer
+    final = stream.answer
     print(f"\n(pack: {final.pack}, first token after {final.timings.first_token_ms:.0f} ms)")
 
     # A question no pack covers is declined, with the list of packs.

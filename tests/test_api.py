@@ -40,9 +40,10 @@ def test_ask_stream_and_packs() -> None:
     a = Assistant()
     assert {"contracts", "diabetes", "penguin-wood", "support"} <= {p.name for p in a.packs()}
 
-    pieces = list(a.stream("penguin-wood", "Which glue should I use?", max_tokens=6))
+    stream = a.stream("penguin-wood", "Which glue should I use?", max_tokens=6)
+    pieces = list(stream)
     assert pieces and all(isinstance(p, str) for p in pieces)
-    final = a.last_answer
+    final = stream.answer
     assert isinstance(final, Answer) and final.pack == "penguin-wood"
     assert final.answer == "".join(pieces).strip() or final.removed_citations
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from assistant.answering.answers import Answer
+from assistant.answering.answers import AnswerStream
 from assistant.errors import AssistantError
 from assistant.history import History
 from assistant.tui.app import ChatApp
@@ -65,10 +65,14 @@ async def test_ask_stream_sources_export_and_reopen(backend, settings, tmp_path,
     real_stream = backend.stream
 
     def held_stream(*args, **kwargs):
-        for item in real_stream(*args, **kwargs):
-            if isinstance(item, Answer):
-                release.wait(120)
-            yield item
+        stream = real_stream(*args, **kwargs)
+
+        def steps():
+            yield from stream
+            release.wait(120)
+            return stream.answer
+
+        return AnswerStream(steps())
 
     monkeypatch.setattr(backend, "stream", held_stream)
     app = ChatApp(settings, "penguin-wood", backend=backend, history=History(), max_tokens=8)

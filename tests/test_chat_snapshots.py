@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from assistant.answering.answers import Answer, Source, Timings
+from assistant.answering.answers import Answer, AnswerStream, Source, Timings
 from assistant.history import History
 from assistant.tui.app import ChatApp
 from assistant.tui.backend import PackInfo
@@ -102,19 +102,25 @@ class FakeBackend:
         pass
 
     def stream(self, question, pack, history, cancel: threading.Event, max_tokens=None):
-        yield from PIECES
-        sources = fake_sources()
-        yield Answer(
-            question,
-            "".join(PIECES),
-            pack or "penguin-wood",
-            sources=sources,
-            citations=[1, 2],
-            timings=Timings(
-                routing_ms=0, retrieval_ms=41, first_token_ms=380, total_ms=2100, tokens_per_s=12.5
-            ),
-            adapter="penguin-wood",
-        )
+        def steps():
+            yield from PIECES
+            return Answer(
+                question,
+                "".join(PIECES),
+                pack or "penguin-wood",
+                sources=fake_sources(),
+                citations=[1, 2],
+                timings=Timings(
+                    routing_ms=0,
+                    retrieval_ms=41,
+                    first_token_ms=380,
+                    total_ms=2100,
+                    tokens_per_s=12.5,
+                ),
+                adapter="penguin-wood",
+            )
+
+        return AnswerStream(steps())
 
     def document_text(self, pack: str, path: str) -> str:
         return DOCUMENT

@@ -7,13 +7,8 @@ import threading
 import torch
 
 from assistant.runtime.adapters import bank_for
-from assistant.runtime.generation import (
-    GenerationOptions,
-    GenerationStats,
-    encode_chat,
-    generate_kwargs,
-    stream_chat,
-)
+from assistant.runtime.generation import GenerationOptions, GenerationStats
+from assistant.runtime.torch_engine import encode_chat, generate_kwargs, stream_chat
 
 GREEDY = GenerationOptions(max_new_tokens=48, temperature=0.0, repetition_penalty=1.0)
 
@@ -88,7 +83,7 @@ def test_sampling_follows_the_settings(base_model) -> None:
 
 def test_the_not_covered_reply_starts_only_when_the_model_is_sure_enough(base_model) -> None:
     from assistant.answering.prompts import NOT_COVERED, says_not_covered
-    from assistant.runtime.generation import decline_token
+    from assistant.runtime.processors import decline_token
 
     # Three turns answered with the decline make the model likely to decline the fourth.
     messages: list[dict[str, str]] = []

@@ -58,7 +58,7 @@ def router(llama_settings):
 
 @pytest.fixture
 def engine(router):
-    from assistant.answering.router import CONTEXT_TOKENS
+    from assistant.runtime.engine import CONTEXT_TOKENS
 
     return llama_backend.engine_for(router.loaded, CONTEXT_TOKENS)
 
@@ -124,7 +124,7 @@ def test_the_system_turn_is_reused_and_gives_the_same_answer(router, engine, mon
 
 @needs_llama
 def test_the_token_limit_and_cancel_stop_generation(router) -> None:
-    from assistant.answering.router import CONTEXT_TOKENS
+    from assistant.runtime.engine import CONTEXT_TOKENS
     from assistant.runtime.generation import GenerationOptions, GenerationStats, chat_token_ids
     from assistant.runtime.llama_cpp import engine_for, stream_tokens
 

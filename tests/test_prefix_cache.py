@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from assistant.runtime.generation import GenerationOptions, encode_chat, stream_tokens
+from assistant.runtime.generation import GenerationOptions
 from assistant.runtime.prefix_cache import PrefixCache, system_prefix_length
+from assistant.runtime.torch_engine import encode_chat, stream_tokens
 
 SYSTEM = "You are a friendly workshop mentor. Answer in one short sentence and be precise."
 QUESTIONS = ["What is the capital of France?", "Name three primary colours."]

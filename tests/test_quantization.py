@@ -12,8 +12,9 @@ from model_cache import SHARED_CACHE
 
 from assistant.packs.locate import find_pack
 from assistant.runtime.adapters import bank_for
-from assistant.runtime.generation import GenerationOptions, stream_chat
+from assistant.runtime.generation import GenerationOptions
 from assistant.runtime.models import load_base_model
+from assistant.runtime.torch_engine import stream_chat
 
 GREEDY = GenerationOptions(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0)
 

@@ -13,6 +13,7 @@ import pytest
 from assistant.answering.answers import Answer, Source, check_citations
 from assistant.answering.router import Router
 from assistant.packs.locate import list_packs, pack_at
+from assistant.runtime.generation import GenerationStats, TextStream
 
 SHIPPED = ("contracts", "diabetes", "penguin-wood", "support")
 
@@ -236,13 +237,24 @@ def test_check_citations_removes_invented_numbers() -> None:
     assert (text, cited, removed) == ("Nothing here.", [], [0, 12])
 
 
+class ScriptedEngine:
+    """A fake engine that replies with fixed pieces: for the router's own logic (citations,
+    declines), which does not depend on what the model writes."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+
+    def load_adapter(self, pack) -> str:
+        return pack.name
+
+    def generate(self, token_ids, options, *, adapter=None, cancel=None) -> TextStream:
+        stats = GenerationStats(prompt_tokens=len(token_ids), new_tokens=len(self.pieces))
+        return TextStream(iter(self.pieces), stats)
+
+
 def test_router_removes_an_invented_citation(router: Router, monkeypatch) -> None:
-    import assistant.runtime.generation
-
-    def fake_stream(*args, **kwargs):
-        yield from ["Kiln dry it ", "for ten days [1]", " and check it [9]."]
-
-    monkeypatch.setattr(assistant.runtime.generation, "stream_tokens", fake_stream)
+    engine = ScriptedEngine(["Kiln dry it ", "for ten days [1]", " and check it [9]."])
+    monkeypatch.setattr(router, "engine", lambda: engine)
     answer = router.answer(
         "How long does 50 mm penguin wood stock take in the kiln?", "penguin-wood", mode="generate"
     )
@@ -252,12 +264,9 @@ def test_router_removes_an_invented_citation(router: Router, monkeypatch) -> Non
 
 
 def test_a_hybrid_answer_the_model_declines_quotes_no_evidence(router: Router, monkeypatch) -> None:
-    import assistant.runtime.generation
     from assistant.answering.prompts import NOT_COVERED
 
-    monkeypatch.setattr(
-        assistant.runtime.generation, "stream_tokens", lambda *a, **k: iter([NOT_COVERED])
-    )
+    monkeypatch.setattr(router, "engine", lambda: ScriptedEngine([NOT_COVERED]))
     answer = router.answer(
         "How long does 50 mm penguin wood stock take in the kiln?", "penguin-wood", mode="hybrid"
     )

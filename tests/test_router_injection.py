@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import assistant.answering.router
+import assistant.answering.compose
 from assistant.answering.prompts import RULES
 from assistant.answering.router import Router
 from assistant.knowledge import open_index
@@ -43,14 +43,14 @@ def kayak(settings, tmp_path: Path):
 
 def test_injected_text_stays_data_and_is_not_obeyed(settings, kayak, monkeypatch) -> None:
     built: list[list[dict[str, str]]] = []
-    real_build = assistant.answering.router.build_messages
+    real_build = assistant.answering.compose.build_messages
 
     def recording(*args, **kwargs):
         messages = real_build(*args, **kwargs)
         built.append(messages)
         return messages
 
-    monkeypatch.setattr(assistant.answering.router, "build_messages", recording)
+    monkeypatch.setattr(assistant.answering.compose, "build_messages", recording)
     router = Router(settings, packs=[kayak])
     answer = router.answer(QUESTION, "kayak-rentals", max_tokens=24)
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.answering.answers import Answer
+from assistant.answering.answers import Answer, AnswerStream
 from assistant.server import create_app
 from assistant.server.app import ApiError, split_messages
 from assistant.server.schemas import ChatMessage
@@ -27,8 +27,12 @@ class FakeRouter:
     def stream(self, question, pack=None, history=(), *, max_tokens=None, cancel=None):
         if self.fail:
             raise self.fail
-        yield "Hello"
-        yield Answer(question, "Hello", "diabetes")
+
+        def steps():
+            yield "Hello"
+            return Answer(question, "Hello", "diabetes")
+
+        return AnswerStream(steps())
 
 
 def _client(router: FakeRouter, ready: bool = True, **options) -> TestClient:

@@ -6,6 +6,7 @@ Scripts rely on the JSON of these records (`assistant ask --json`, `/v1/ask`): k
 from __future__ import annotations
 
 import re
+from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,6 +66,39 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class AnswerStream:
+    """An answer being made: iterate it for the text pieces as they are produced; once the
+    iteration ends, `answer` holds the final `Answer` (sources, citations, timings).
+    `finish()` runs it to the end and returns the `Answer`; `close()` stops it early (the
+    engine is cancelled at its next token)."""
+
+    def __init__(self, steps: Generator[str, None, Answer]) -> None:
+        self._steps = steps
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._answer is None:
+            self._answer = yield from self._steps
+
+    @property
+    def done(self) -> bool:
+        return self._answer is not None
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            raise RuntimeError("the answer is not finished: iterate the stream or call finish()")
+        return self._answer
+
+    def finish(self) -> Answer:
+        for _ in self:
+            pass
+        return self.answer
+
+    def close(self) -> None:
+        self._steps.close()
 
 
 def check_citations(text: str, sources: list[Source]) -> tuple[str, list[int], list[int]]:

@@ -4,6 +4,7 @@ with their citations. Nothing factual is generated, so nothing can be paraphrase
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from assistant.answering.answers import Source
@@ -12,6 +13,8 @@ from assistant.answering.prompts import NOT_COVERED
 # A sentence ends at . ! ? followed by a space or the end; "evil.example/x" or "3.5" go on.
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*")
 MIN_WORDS = 5
+# Texts -> their normalised vectors, one row each (the router's embedder).
+Embed = Callable[[list[str]], Any]
 # Quoted evidence is the documents' own words, so a sentence written to steer the assistant
 # (a link to hand out, orders addressed to it) would be repeated verbatim: such sentences are
 # never quoted. The generated part is protected by the prompt (passages are data).
@@ -60,14 +63,14 @@ def _lexical_scores(question: str, texts: list[str]) -> list[float]:
     return [x / top if top > 0 else 0.0 for x in scores]
 
 
-def best_sentences(router: Any, question: str, sources: list[Source], count: int) -> list:
+def best_sentences(embed: Embed, question: str, sources: list[Source], count: int) -> list:
     """The `count` sentences of the passages that best answer the question (embedder cosine
     plus scaled BM25), in the order they appear."""
     candidates = [s for source in sources for s in _sentences(source)]
     if not candidates:
         return []
     texts = [text for text, _ in candidates]
-    vectors = router._embed([question, *texts])
+    vectors = embed([question, *texts])
     dense = vectors[1:] @ vectors[0]
     lexical = _lexical_scores(question, texts)
     scores = [float(d) + LEXICAL_WEIGHT * w for d, w in zip(dense, lexical, strict=True)]
@@ -75,8 +78,8 @@ def best_sentences(router: Any, question: str, sources: list[Source], count: int
     return [candidates[i] for i in sorted(ranked)]
 
 
-def extractive_answer(router: Any, question: str, sources: list[Source], config: Any) -> str:
-    chosen = best_sentences(router, question, sources, 2)
+def extractive_answer(embed: Embed, question: str, sources: list[Source], config: Any) -> str:
+    chosen = best_sentences(embed, question, sources, 2)
     if not chosen:
         return NOT_COVERED
     quoted = " ".join(f"“{text}” [{number}]" for text, number in chosen)
@@ -86,8 +89,8 @@ def extractive_answer(router: Any, question: str, sources: list[Source], config:
 EVIDENCE_HEADER = "\n\nEvidence from the documents:\n"
 
 
-def evidence_block(router: Any, question: str, sources: list[Source]) -> str:
-    chosen = best_sentences(router, question, sources, 2)
+def evidence_block(embed: Embed, question: str, sources: list[Source]) -> str:
+    chosen = best_sentences(embed, question, sources, 2)
     if not chosen:
         return ""
     lines = "\n".join(f"> {text} [{number}]" for text, number in chosen)

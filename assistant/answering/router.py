@@ -1,50 +1,33 @@
-"""The router: question -> pack (or decline) -> retrieval -> prompt -> generation -> Answer.
+"""The router: question -> pack (or decline) -> retrieve -> compose -> generate -> check -> cite.
 
-`Router.stream()` yields text pieces as they are generated and ends with the `Answer`;
-`Router.answer()` returns the `Answer` alone. With no pack given, every pack is scored (its best
-dense and BM25 retrieval, and the question's similarity to its description) and the best one
-answers, unless none is confident enough. A pack loses up to `LEXICAL_WEIGHT` when the
-question's words are missing from its best BM25 passages.
+`Router.stream()` returns an `AnswerStream`: iterate it for the text pieces as they are
+generated; its `answer` then holds the `Answer`. `Router.answer()` returns the `Answer` alone.
+Each stage is one short method below, in the order an answer passes through them; the engine
+that generates is chosen once from the settings (`assistant.runtime.engine`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Sequence
 from typing import Any
 
-from assistant.answering.answers import Answer, Source, Timings, check_citations
-from assistant.answering.prompts import PromptPassage, _terms, build_messages, says_not_covered
+from assistant.answering.answers import Answer, AnswerStream, Source, Timings, check_citations
+from assistant.answering.compose import history_messages, prompt_messages, sources_from_hits
+from assistant.answering.evidence import evidence_block, extractive_answer
+from assistant.answering.prompts import says_not_covered
+from assistant.answering.routing import PackHandle, RouteDecision, decide
 from assistant.errors import AssistantError
-from assistant.packs.format import PackConfig, load_pack_config
+from assistant.packs.format import load_pack_config
 from assistant.packs.locate import DomainPack, find_pack, list_packs
+from assistant.runtime.engine import CONTEXT_TOKENS, generator_for
+from assistant.runtime.engine import Generator as Engine
+from assistant.runtime.generation import GenerationOptions, GenerationStats, chat_token_ids
 from assistant.settings import LoadedSettings
 
 MAX_QUESTION_TOKENS = 1000
-CONTEXT_TOKENS = 4096  # prompt + answer budget; SmolLM2 allows 8192, the CPU makes less wise
-DESCRIPTION_WEIGHT = 0.25  # how much the pack description counts next to the best passage
-# How much is taken off a pack's score when the question's words are missing from its best
-# BM25 passages: an everyday question ("How do I knit a scarf?") can sit close to a pack in
-# embedding space while sharing none of its words; in-pack questions nearly always share most.
-LEXICAL_WEIGHT = 0.2
-LEXICAL_PASSAGES = 3
-
-
-@dataclass
-class PackHandle:
-    pack: DomainPack
-    config: PackConfig
-    index: Any
-    description_vector: Any = None
-
-
-@dataclass
-class RouteDecision:
-    pack: str | None
-    scores: dict[str, float]
-    reason: str | None = None
+Steps = Generator[str, None, Answer]
 
 
 class _QueryCache:
@@ -82,34 +65,31 @@ class _QueryCache:
         return getattr(self.model, name)
 
 
-def _sources(pack: str, hits: Sequence[Any]) -> list[Source]:
-    """The answer's numbered sources, one per retrieved passage, in prompt order."""
-    return [
-        Source(
-            number=i,
-            pack=pack,
-            path=h.path,
-            title=h.title,
-            section=h.section,
-            page=h.page,
-            start=h.start,
-            end=h.end,
-            score=round(h.score, 5),
-            dense_score=None if h.dense_score is None else round(h.dense_score, 4),
-            text=h.text,
+class _Draft:
+    """What an answer collects on its way through the stages, until it becomes an `Answer`."""
+
+    def __init__(self, question: str, started: float) -> None:
+        self.question = question
+        self.started = started
+        self.timings = Timings()
+        self.notices: list[str] = []
+        self.fields: dict[str, Any] = {}
+        self.reason: str | None = None  # why the router declined, when it did
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def finish(self, text: str, pack: str | None, **fields: Any) -> Answer:
+        self.timings.total_ms = self.elapsed_ms()
+        return Answer(
+            self.question,
+            text,
+            pack,
+            timings=self.timings,
+            notices=self.notices,
+            **self.fields,
+            **fields,
         )
-        for i, h in enumerate(hits, start=1)
-    ]
-
-
-def _history_messages(history: Sequence[Any]) -> list[dict[str, str]]:
-    turns = []
-    for turn in history:
-        role = turn.get("role") if isinstance(turn, dict) else getattr(turn, "role", None)
-        content = turn.get("content") if isinstance(turn, dict) else getattr(turn, "content", "")
-        if role in ("user", "assistant") and content:
-            turns.append({"role": role, "content": str(content)})
-    return turns
 
 
 class Router:
@@ -121,8 +101,9 @@ class Router:
         self._handles: dict[str, PackHandle] = {}
         self._lock = threading.RLock()
         self._embedder: _QueryCache | None = None
+        self._engine: Engine | None = None
 
-    # ----- packs --------------------------------------------------------------------------
+    # ----- packs, models ------------------------------------------------------------------
 
     def packs(self) -> list[DomainPack]:
         return self._packs if self._packs is not None else list_packs()
@@ -148,10 +129,31 @@ class Router:
                 self._embedder = _QueryCache(load_embedder(self.loaded))
             return self._embedder
 
-    def _embed(self, texts: list[str]) -> Any:
+    def embed(self, texts: list[str]) -> Any:
+        """Normalised vectors of `texts` (one row each)."""
         return self.embedder().encode(
             texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
+
+    def engine(self) -> Engine:
+        """The generation engine the settings choose (its model loads on first use)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = generator_for(self.loaded)
+            return self._engine
+
+    def warm_up(self) -> None:
+        """Load the generator of the configured engine (seconds on the first call)."""
+        self.engine().warm_up()
+
+    def load_adapter(self, pack: DomainPack) -> str:
+        """Load the pack's adapter into the engine (once); returns its name."""
+        return self.engine().load_adapter(pack)
+
+    def _tokenizer(self) -> Any:
+        from assistant.runtime.models import load_tokenizer
+
+        return load_tokenizer(self.loaded)
 
     # ----- routing ------------------------------------------------------------------------
 
@@ -162,65 +164,16 @@ class Router:
             raise AssistantError("there are no packs: create one with `assistant pack new NAME`")
         missing = [h for h in handles if h.description_vector is None]
         if missing:
-            vectors = self._embed([h.config.description for h in missing])
+            vectors = self.embed([h.config.description for h in missing])
             for h, vector in zip(missing, vectors, strict=True):
                 h.description_vector = vector
-        qvec = self._embed([question])[0]
-        words = _terms(question)
-        scores: dict[str, float] = {}
-        margins: dict[str, float] = {}
-        for h in handles:
-            hits = h.index.dense_search(question, k=1)
-            best = hits[0].dense_score if hits else 0.0
-            score = best + DESCRIPTION_WEIGHT * float(h.description_vector @ qvec)
-            if words:
-                found = set().union(
-                    *(_terms(x.text) for x in h.index.bm25_search(question, k=LEXICAL_PASSAGES))
-                )
-                score -= LEXICAL_WEIGHT * (1 - len(words & found) / len(words))
-            scores[h.pack.name] = round(score, 4)
-            margins[h.pack.name] = score - h.config.retrieval.route_threshold
-        best_pack = max(margins, key=lambda name: margins[name])
-        if margins[best_pack] < 0:
-            return RouteDecision(None, scores, "no pack covers this question")
-        return RouteDecision(best_pack, scores)
+        return decide(handles, question, self.embed([question])[0])
 
     def decline_all_message(self) -> str:
         covered = "; ".join(f"{p.name} ({self.handle(p.name).config.title})" for p in self.packs())
         return f"I can only answer questions the packs cover: {covered}."
 
     # ----- answering ----------------------------------------------------------------------
-
-    def _retrieval_query(self, handle: PackHandle, question: str, history: list[dict]) -> tuple:
-        """Hits for the question; for a follow-up, the previous question joins the query when
-        that retrieves better (so "and at night?" finds what the full question would)."""
-        k = handle.config.retrieval.k
-        hits = handle.index.search(question, k=k)
-        previous = [t["content"] for t in history if t["role"] == "user"]
-        if previous:
-            combined = f"{previous[-1]} {question}"
-            combined_hits = handle.index.search(combined, k=k)
-
-            def best(found: list) -> float:
-                return max((h.dense_score or 0.0 for h in found), default=0.0)
-
-            if best(combined_hits) > best(hits):
-                return combined_hits, combined
-        return hits, question
-
-    def _fit_history(self, tokenizer: Any, messages_for: Any, history: list[dict], budget: int):
-        """Drop the oldest turns until the prompt fits the budget."""
-        turns = list(history)
-        while True:
-            messages = messages_for(turns)
-            size = len(
-                tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)[
-                    "input_ids"
-                ]
-            )
-            if size <= budget or not turns:
-                return messages, size
-            turns = turns[2:] if len(turns) >= 2 else []
 
     def stream(
         self,
@@ -234,15 +187,26 @@ class Router:
         max_tokens: int | None = None,
         mode: str | None = None,
         cancel: threading.Event | None = None,
-    ) -> Iterator[str | Answer]:
-        """Yield answer text pieces, then the final `Answer` (always last)."""
-        started = time.perf_counter()
+    ) -> AnswerStream:
+        """The answer to `question` from `pack` (None: the router picks one, or declines)."""
+        draft = _Draft(question, time.perf_counter())
+        draft.question = self._checked_question(question, draft.notices)
+        steps = self._steps(
+            draft, pack, history_messages(history), rag, adapter, k, max_tokens, mode, cancel
+        )
+        return AnswerStream(steps)
+
+    def answer(
+        self, question: str, pack: str | None = None, history: Sequence[Any] = (), **options: Any
+    ) -> Answer:
+        return self.stream(question, pack, history, **options).finish()
+
+    def _checked_question(self, question: str, notices: list[str]) -> str:
+        """The question stripped, refused when empty, cut to MAX_QUESTION_TOKENS."""
         question = (question or "").strip()
         if not question:
             raise AssistantError("the question is empty")
-        turns = _history_messages(history)
         tokenizer = self._tokenizer()
-        notices: list[str] = []
         ids = tokenizer(question)["input_ids"]
         if len(ids) > MAX_QUESTION_TOKENS:
             question = tokenizer.decode(ids[:MAX_QUESTION_TOKENS])
@@ -250,91 +214,163 @@ class Router:
                 f"the question was {len(ids)} tokens; only the first"
                 f" {MAX_QUESTION_TOKENS} were used"
             )
-        timings = Timings()
-        context = {"timings": timings, "notices": notices}
+        return question
 
-        def finish(text: str, pack_name: str | None, **fields: Any) -> Answer:
-            timings.total_ms = (time.perf_counter() - started) * 1000
-            return Answer(question, text, pack_name, **context, **fields)
-
+    def _steps(
+        self,
+        draft: _Draft,
+        pack: str | None,
+        turns: list[dict[str, str]],
+        rag: bool,
+        adapter: bool,
+        k: int | None,
+        max_tokens: int | None,
+        mode: str | None,
+        cancel: threading.Event | None,
+    ) -> Steps:
+        """The stages in order; each may end the answer early (a decline)."""
+        question = draft.question
         if pack is None:
-            previous = [t["content"] for t in turns if t["role"] == "user"]
-            decision = self.route(question)
-            if decision.pack is None and previous:  # a follow-up routes with its context
-                decision = self.route(f"{previous[-1]} {question}")
-            context["route_scores"] = decision.scores
-            timings.routing_ms = (time.perf_counter() - started) * 1000
-            if decision.pack is None:
+            pack = self._pick_pack(draft, turns)
+            if pack is None:
                 text = self.decline_all_message()
                 yield text
-                yield finish(text, None, declined=True, decline_reason=decision.reason)
-                return
-            pack = decision.pack
-        handle = self.handle(pack)
-        if k is not None:
-            retrieval = handle.config.retrieval.model_copy(update={"k": k})
-            config = handle.config.model_copy(update={"retrieval": retrieval})
-            handle = PackHandle(handle.pack, config, handle.index, handle.description_vector)
-        config = handle.config
-        context["mode"] = mode = mode or config.answer_mode
-
+                return draft.finish(text, None, declined=True, decline_reason=draft.reason)
+        handle = self._handle_with_k(pack, k)
+        draft.fields["mode"] = mode = mode or handle.config.answer_mode
         sources: list[Source] = []
         if rag:
-            t0 = time.perf_counter()
-            hits, _query = self._retrieval_query(handle, question, turns)
-            timings.retrieval_ms = (time.perf_counter() - t0) * 1000
-            best = max((h.dense_score or 0.0 for h in hits), default=0.0)
-            threshold = config.retrieval.decline_threshold
-            if best < threshold:
-                reason = (
-                    f"best passage scored {best:.2f}, below the pack's decline threshold"
-                    f" {threshold:.2f}"
+            sources, reason = self._retrieve(draft, handle, turns)
+            if reason:
+                yield handle.config.decline_message
+                return draft.finish(
+                    handle.config.decline_message, pack, declined=True, decline_reason=reason
                 )
-                yield config.decline_message
-                yield finish(config.decline_message, pack, declined=True, decline_reason=reason)
-                return
-            sources = _sources(pack, hits)
-
         if mode == "extractive" and sources:
-            from assistant.answering.evidence import extractive_answer
-
-            text = extractive_answer(self, question, sources, config)
+            text = extractive_answer(self.embed, question, sources, handle.config)
             yield text
             answer_text, cited, removed = check_citations(text, sources)
-            yield finish(
+            return draft.finish(
                 answer_text, pack, sources=sources, citations=cited, removed_citations=removed
             )
-            return
-
-        stats, adapter_name, pieces = None, None, []
-        generated = self._generate(handle, question, sources if rag else None, turns, adapter,
-                                   max_tokens, cancel, notices)  # fmt: skip
+        pieces: list[str] = []
+        generated = self._generate(draft, handle, sources if rag else None, turns, adapter,
+                                   max_tokens, cancel)  # fmt: skip
         for piece in generated:
-            if isinstance(piece, tuple):  # the generator's final (stats, adapter name)
-                stats, adapter_name = piece
-                continue
             if not pieces:
-                timings.first_token_ms = (time.perf_counter() - started) * 1000
+                draft.timings.first_token_ms = draft.elapsed_ms()
             pieces.append(piece)
             yield piece
+        return (yield from self._cite(draft, handle, sources, pieces, mode, generated.stats))
+
+    def _pick_pack(self, draft: _Draft, turns: list[dict[str, str]]) -> str | None:
+        """Route the question; a follow-up that no pack covers routes with its context."""
+        previous = [t["content"] for t in turns if t["role"] == "user"]
+        decision = self.route(draft.question)
+        if decision.pack is None and previous:
+            decision = self.route(f"{previous[-1]} {draft.question}")
+        draft.fields["route_scores"] = decision.scores
+        draft.timings.routing_ms = draft.elapsed_ms()
+        draft.reason = decision.reason
+        return decision.pack
+
+    def _handle_with_k(self, pack: str, k: int | None) -> PackHandle:
+        handle = self.handle(pack)
+        if k is None:
+            return handle
+        retrieval = handle.config.retrieval.model_copy(update={"k": k})
+        config = handle.config.model_copy(update={"retrieval": retrieval})
+        return PackHandle(handle.pack, config, handle.index, handle.description_vector)
+
+    def _retrieve(
+        self, draft: _Draft, handle: PackHandle, turns: list[dict[str, str]]
+    ) -> tuple[list[Source], str | None]:
+        """The numbered sources, or the reason to decline when the best passage scores below
+        the pack's decline threshold. For a follow-up, the previous question joins the query
+        when that retrieves better (so "and at night?" finds what the full question would)."""
+        started = time.perf_counter()
+        k = handle.config.retrieval.k
+        hits = handle.index.search(draft.question, k=k)
+        previous = [t["content"] for t in turns if t["role"] == "user"]
+        if previous:
+            combined_hits = handle.index.search(f"{previous[-1]} {draft.question}", k=k)
+            if _best_dense(combined_hits) > _best_dense(hits):
+                hits = combined_hits
+        draft.timings.retrieval_ms = (time.perf_counter() - started) * 1000
+        best, threshold = _best_dense(hits), handle.config.retrieval.decline_threshold
+        if best < threshold:
+            return [], (
+                f"best passage scored {best:.2f}, below the pack's decline threshold"
+                f" {threshold:.2f}"
+            )
+        return sources_from_hits(handle.pack.name, hits), None
+
+    def _generate(
+        self,
+        draft: _Draft,
+        handle: PackHandle,
+        sources: list[Source] | None,
+        turns: list[dict[str, str]],
+        use_adapter: bool,
+        max_tokens: int | None,
+        cancel: threading.Event | None,
+    ) -> Any:
+        """Compose the prompt (history trimmed to fit) and start the engine with the pack's
+        adapter; returns the engine's `TextStream`."""
+        config, pack = handle.config, handle.pack
+        adapter_name = None
+        if use_adapter:
+            if (pack.adapter_dir / "adapter_model.safetensors").is_file():
+                adapter_name = self.load_adapter(pack)
+            else:
+                draft.notices.append(
+                    f"pack {pack.name!r} has no trained adapter yet; the base model answers"
+                    f" (train one with `assistant train {pack.name}`)"
+                )
+        draft.fields["adapter"] = adapter_name
+        options = GenerationOptions.from_settings(
+            config.generation,
+            max_new_tokens=max_tokens,
+            reuse_system_prefix=self.loaded.settings.generation.reuse_system_prefix,
+        )
+        tokenizer = self._tokenizer()
+        budget = CONTEXT_TOKENS - options.max_new_tokens
+        messages, trimmed = prompt_messages(
+            config, draft.question, sources, turns, tokenizer, budget
+        )
+        if trimmed:
+            draft.notices.append("older turns of the conversation were left out to fit the model")
+        return self.engine().generate(
+            chat_token_ids(tokenizer, messages), options, adapter=adapter_name, cancel=cancel
+        )
+
+    def _cite(
+        self,
+        draft: _Draft,
+        handle: PackHandle,
+        sources: list[Source],
+        pieces: list[str],
+        mode: str,
+        stats: GenerationStats,
+    ) -> Steps:
+        """Check the reply's citations against the sources; in hybrid mode quote the evidence
+        after it, unless the model said the documents do not cover the question."""
         written, cited, _removed = check_citations("".join(pieces).strip(), sources)
         declined_by_model = says_not_covered(written) and not cited
         # Quoting evidence under "the documents do not cover this" would contradict the reply
         # and would hide the decline from the eval's in-scope answer rate.
         if mode == "hybrid" and sources and not declined_by_model:
-            from assistant.answering.evidence import evidence_block
-
-            extra = evidence_block(self, question, sources)
+            extra = evidence_block(self.embed, draft.question, sources)
             if extra:
                 pieces.append(extra)
                 yield extra
         answer_text, cited, removed = check_citations("".join(pieces).strip(), sources)
-        timings.tokens_per_s = round(stats.decode_tokens_per_s, 2)
-        timings.prompt_tokens = stats.prompt_tokens
-        timings.answer_tokens = stats.new_tokens
-        yield finish(
+        draft.timings.tokens_per_s = round(stats.decode_tokens_per_s, 2)
+        draft.timings.prompt_tokens = stats.prompt_tokens
+        draft.timings.answer_tokens = stats.new_tokens
+        return draft.finish(
             answer_text,
-            pack,
+            handle.pack.name,
             declined=declined_by_model,
             decline_reason="the model found no answer in the passages"
             if declined_by_model
@@ -342,116 +378,46 @@ class Router:
             sources=sources,
             citations=cited,
             removed_citations=removed,
-            adapter=adapter_name,
             cancelled=stats.cancelled,
         )
 
-    def _generate(
-        self,
-        handle: PackHandle,
-        question: str,
-        sources: list[Source] | None,
-        turns: list[dict[str, str]],
-        use_adapter: bool,
-        max_tokens: int | None,
-        cancel: threading.Event | None,
-        notices: list[str],
-    ) -> Iterator[str | tuple[Any, str | None]]:
-        """Build the prompt (history trimmed to fit), switch to the pack's adapter and stream
-        the reply; ends with a (GenerationStats, adapter name) tuple."""
-        from assistant.runtime.generation import GenerationOptions, GenerationStats, chat_token_ids
+    # ----- the base model alone -------------------------------------------------------------
 
-        config, pack = handle.config, handle.pack
-        adapter_name = None
-        if use_adapter:
-            if (pack.adapter_dir / "adapter_model.safetensors").is_file():
-                adapter_name = self.load_adapter(pack)
-            else:
-                notices.append(
-                    f"pack {pack.name!r} has no trained adapter yet; the base model answers"
-                    f" (train one with `assistant train {pack.name}`)"
-                )
+    def stream_base(self, question: str, max_tokens: int | None = None) -> AnswerStream:
+        """The base model alone on the question: no pack, no retrieval, no adapter (a quick
+        check of what the model knows by itself)."""
+        draft = _Draft(question, time.perf_counter())
+        draft.notices.append("no retrieval and no pack: the base model answered alone")
         options = GenerationOptions.from_settings(
-            config.generation,
-            max_new_tokens=max_tokens,
-            reuse_system_prefix=self.loaded.settings.generation.reuse_system_prefix,
+            self.loaded.settings.generation, max_new_tokens=max_tokens
         )
-        passages = None
-        if sources is not None:
-            passages = [PromptPassage(s.text, s.path, s.section or "") for s in sources]
+        ids = chat_token_ids(self._tokenizer(), [{"role": "user", "content": question}])
 
-        def messages_for(kept: list[dict]) -> list[dict[str, str]]:
-            return build_messages(
-                config.persona, question, passages, kept, config.retrieval.passage_words
+        def steps() -> Steps:
+            generated = self.engine().generate(ids, options)
+            pieces: list[str] = []
+            for piece in generated:
+                pieces.append(piece)
+                yield piece
+            stats = generated.stats
+            draft.timings = Timings(
+                first_token_ms=stats.first_token_s * 1000,
+                total_ms=stats.total_s * 1000,
+                tokens_per_s=round(stats.decode_tokens_per_s, 2),
+                prompt_tokens=stats.prompt_tokens,
+                answer_tokens=stats.new_tokens,
+            )
+            return Answer(
+                question,
+                "".join(pieces).strip(),
+                None,
+                timings=draft.timings,
+                notices=draft.notices,
+                cancelled=stats.cancelled,
             )
 
-        tokenizer = self._tokenizer()
-        budget = CONTEXT_TOKENS - options.max_new_tokens
-        messages, _size = self._fit_history(tokenizer, messages_for, turns, budget)
-        if len(turns) and len(messages) - 2 < len(turns):
-            notices.append("older turns of the conversation were left out to fit the model")
-        stats = GenerationStats()
-        if self._llama_cpp:
-            from assistant.runtime import llama_cpp as llama_backend
+        return AnswerStream(steps())
 
-            yield from llama_backend.stream_tokens(
-                llama_backend.engine_for(self.loaded, CONTEXT_TOKENS),
-                chat_token_ids(tokenizer, messages),
-                options,
-                adapter=adapter_name,
-                cancel=cancel,
-                stats=stats,
-            )
-        else:
-            from assistant.runtime.adapters import bank_for
-            from assistant.runtime.generation import encode_chat, stream_tokens
-            from assistant.runtime.models import load_base_model
 
-            base = load_base_model(self.loaded)
-            with bank_for(base).using(adapter_name) as model:
-                yield from stream_tokens(
-                    base, encode_chat(base, messages), options, cancel=cancel, stats=stats,
-                    model=model,
-                )  # fmt: skip
-        yield stats, adapter_name
-
-    @property
-    def _llama_cpp(self) -> bool:
-        return self.loaded.settings.models.backend == "llama_cpp"
-
-    def _tokenizer(self) -> Any:
-        from assistant.runtime.models import load_tokenizer
-
-        return load_tokenizer(self.loaded)
-
-    def warm_up(self) -> None:
-        """Load the generator of the configured backend (seconds on the first call)."""
-        if self._llama_cpp:
-            from assistant.runtime import llama_cpp as llama_backend
-
-            llama_backend.engine_for(self.loaded, CONTEXT_TOKENS)
-        else:
-            from assistant.runtime.models import load_base_model
-
-            load_base_model(self.loaded)
-
-    def load_adapter(self, pack: DomainPack) -> str:
-        """Load the pack's adapter into the configured backend (once); returns its name."""
-        if self._llama_cpp:
-            from assistant.runtime import llama_cpp as llama_backend
-
-            return llama_backend.engine_for(self.loaded, CONTEXT_TOKENS).load_adapter(pack)
-        from assistant.runtime.adapters import bank_for
-        from assistant.runtime.models import load_base_model
-
-        return bank_for(load_base_model(self.loaded)).load(pack, self.loaded)
-
-    def answer(
-        self, question: str, pack: str | None = None, history: Sequence[Any] = (), **options: Any
-    ) -> Answer:
-        final = None
-        for item in self.stream(question, pack, history, **options):
-            if isinstance(item, Answer):
-                final = item
-        assert final is not None
-        return final
+def _best_dense(hits: Sequence[Any]) -> float:
+    return max((h.dense_score or 0.0 for h in hits), default=0.0)

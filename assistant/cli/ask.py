@@ -64,7 +64,6 @@ def ask(
     echo "What is a force majeure clause?" | assistant ask contracts -
     assistant ask --no-rag "What is insulin?"        (the base model alone)
     """
-    from assistant.answering.answers import Answer
     from assistant.answering.router import Router
 
     if len(arguments) > 2:
@@ -89,7 +88,7 @@ def ask(
 
         find_pack(pack)  # unknown pack: one line with the packs and the closest name
     if no_rag and pack is None:
-        stream = _no_rag_stream(loaded, text, max_tokens)
+        stream = router.stream_base(text, max_tokens)
     else:
         stream = router.stream(
             text,
@@ -100,48 +99,15 @@ def ask(
             max_tokens=max_tokens,
             mode=mode,
         )
-    answer = None
-    for item in stream:
-        if isinstance(item, Answer):
-            answer = item
-        elif not as_json:
-            click.echo(item, nl=False)
+    for piece in stream:
+        if not as_json:
+            click.echo(piece, nl=False)
+    answer = stream.answer
     if as_json:
-        click.echo(json.dumps(answer.to_dict() if answer else {}, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return
     click.echo()
-    if answer is not None:
-        _print_sources(answer)
-
-
-def _no_rag_stream(loaded, text: str, max_tokens: int | None):
-    """The base model alone, no pack (kept from the first release for quick checks)."""
-    from assistant.runtime.generation import GenerationOptions, GenerationStats, stream_chat
-    from assistant.runtime.models import load_base_model
-
-    handle = load_base_model(loaded)
-    options = GenerationOptions.from_settings(loaded.settings.generation, max_new_tokens=max_tokens)
-    from assistant.answering.answers import Answer, Timings
-
-    stats = GenerationStats()
-    pieces = []
-    for piece in stream_chat(handle, [{"role": "user", "content": text}], options, stats=stats):
-        pieces.append(piece)
-        yield piece
-    yield Answer(  # so that --json prints the same record as every other answer
-        text,
-        "".join(pieces).strip(),
-        None,
-        timings=Timings(
-            first_token_ms=stats.first_token_s * 1000,
-            total_ms=stats.total_s * 1000,
-            tokens_per_s=round(stats.decode_tokens_per_s, 2),
-            prompt_tokens=stats.prompt_tokens,
-            answer_tokens=stats.new_tokens,
-        ),
-        notices=["no retrieval and no pack: the base model answered alone"],
-        cancelled=stats.cancelled,
-    )
+    _print_sources(answer)
 
 
 def _print_sources(answer) -> None:

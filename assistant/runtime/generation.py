@@ -1,13 +1,14 @@
-"""The streaming generation primitive: chat messages in, text pieces out as tokens are produced.
+"""The streaming primitives every engine shares: decoding options and stats, the token queue a
+worker thread fills, incremental detokenization, and `TextStream`, what an engine's
+`generate()` returns.
 
-`model.generate` runs in a worker thread and hands each new token to a streamer; the caller's
-iterator turns tokens into text. Cancellation (an Event set from any thread, or the consumer
-closing the iterator) stops generation at the next token.
+An engine's worker thread hands each new token to a `TokenQueue`; `stream_text` turns the tokens
+into text pieces as they arrive. Cancellation (an Event set from any thread, or the consumer
+closing the stream) stops generation at the next token.
 """
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
@@ -15,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.runtime.models import LoadedModel
 from assistant.settings import GenerationSettings
 
 _DONE = object()
@@ -78,105 +78,6 @@ class TokenQueue:
         self.tokens.put(_DONE)
 
 
-class _Cancelled:
-    """A stopping criterion that ends generation as soon as the event is set."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-        self._answers: dict[tuple[int, bool], Any] = {}
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        # Called once per token: reuse the answer tensor instead of allocating one each time.
-        key = (input_ids.shape[0], self.event.is_set())
-        if key not in self._answers:
-            self._answers[key] = torch.full((key[0],), key[1], dtype=torch.bool)
-        return self._answers[key]
-
-
-class _DeclineMargin:
-    """A logits processor: the reply that says the documents do not cover the question may
-    start only if the model gives it at least `min_prob`.
-
-    Greedy decoding takes the single likeliest token. The decline always opens the same way,
-    while answers spread their mass over many opening words, so a model that is 22 % sure it
-    should decline beats an answer it is 78 % sure of (measured: diabetes adapter, "What is
-    Hyperglycemia?", "Sorry" 0.22 against "People" 0.20). The adapters learned two openings,
-    "Sorry, the documents ..." (one token) and "The documents ..." (two tokens), so the
-    decline's probability is P(Sorry) + P(The) x P(documents | The): "Sorry" is held back at
-    the first token unless it alone reaches `min_prob`, and " documents" after a first "The"
-    unless the sum does."""
-
-    def __init__(
-        self, sorry: int, the: int, documents: int, prompt_length: int, min_prob: float
-    ) -> None:
-        self.sorry, self.the, self.documents = sorry, the, documents
-        self.prompt_length = prompt_length
-        self.min_prob = min_prob
-        self.first: list[tuple[float, float]] = []  # per row: (P(Sorry), P(The)) at step one
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        step = input_ids.shape[-1] - self.prompt_length
-        if step > 1:
-            return scores
-        probs = scores.softmax(-1)
-        if step == 0:
-            self.first = [(float(p[self.sorry]), float(p[self.the])) for p in probs]
-            unsure = probs[:, self.sorry] < self.min_prob
-            scores[unsure, self.sorry] = float("-inf")
-            return scores
-        for row, (sorry, the) in enumerate(self.first):
-            if int(input_ids[row, -1]) != self.the:
-                continue
-            if sorry + the * float(probs[row, self.documents]) < self.min_prob:
-                scores[row, self.documents] = float("-inf")
-        return scores
-
-
-class _NoRepeatInAnswer:
-    """A logits processor: no run of `size` tokens appears twice in the answer.
-
-    transformers' `no_repeat_ngram_size` also counts the prompt, so it would forbid copying a
-    passage's words, which is how the adapters carry facts; this one looks at the new tokens
-    only. It ends the loops a 135M model falls into ("Type 1 diabetes is a metabolic disorder
-    ..." over and over until the token limit) and lets the answer move on to its end."""
-
-    def __init__(self, size: int, prompt_length: int) -> None:
-        self.size = size
-        self.prompt_length = prompt_length
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        answer_length = input_ids.shape[-1] - self.prompt_length
-        if answer_length < self.size:
-            return scores
-        for row, tokens in enumerate(input_ids[:, self.prompt_length :].tolist()):
-            tail = tokens[len(tokens) - self.size + 1 :]
-            banned = {
-                tokens[i + self.size - 1]
-                for i in range(len(tokens) - self.size + 1)
-                if tokens[i : i + self.size - 1] == tail
-            }
-            if banned:
-                scores[row, list(banned)] = float("-inf")
-        return scores
-
-
-def decline_token(tokenizer: Any) -> int:
-    """The first token of the "not covered" reply, as it opens an assistant turn."""
-    from assistant.answering.prompts import NOT_COVERED
-
-    return int(tokenizer.encode(NOT_COVERED, add_special_tokens=False)[0])
-
-
-def decline_margin(tokenizer: Any, prompt_length: int, min_prob: float) -> _DeclineMargin:
-    the, documents = tokenizer.encode("The documents", add_special_tokens=False)[:2]
-    return _DeclineMargin(decline_token(tokenizer), the, documents, prompt_length, min_prob)
-
-
-_generate_lock = threading.Lock()
-
-
 def chat_token_ids(tokenizer: Any, messages: Sequence[dict[str, str]]) -> list[int]:
     """Token ids of the chat with the assistant turn opened, as a list."""
     encoded = tokenizer.apply_chat_template(
@@ -185,109 +86,10 @@ def chat_token_ids(tokenizer: Any, messages: Sequence[dict[str, str]]) -> list[i
     return list(encoded["input_ids"])
 
 
-def encode_chat(handle: LoadedModel, messages: Sequence[dict[str, str]]) -> Any:
-    """Token ids (1 x n tensor) of the chat with the assistant turn opened; the same ids as
-    `chat_token_ids`, which the llama.cpp backend uses."""
-    import torch
-
-    return torch.tensor([chat_token_ids(handle.tokenizer, messages)], dtype=torch.long)
-
-
 def end_token_ids(tokenizer: Any) -> set[int]:
     """The tokens that end an answer: end of sequence and end of turn."""
     ids = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
     return {i for i in ids if isinstance(i, int) and i >= 0}
-
-
-def generate_kwargs(handle: LoadedModel, options: GenerationOptions) -> dict[str, Any]:
-    """The keyword arguments for `model.generate` that the streaming path uses."""
-    tokenizer = handle.tokenizer
-    kwargs: dict[str, Any] = {
-        "max_new_tokens": options.max_new_tokens,
-        "eos_token_id": sorted(end_token_ids(tokenizer)),
-        "pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
-        "repetition_penalty": options.repetition_penalty,
-    }
-    if options.temperature > 0:
-        kwargs.update(do_sample=True, temperature=options.temperature, top_p=options.top_p)
-    else:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    kwargs.update(options.extra)
-    return kwargs
-
-
-def _prefilled_system_turn(handle: LoadedModel, generator: Any, input_ids: Any) -> dict[str, Any]:
-    """`past_key_values` holding the prompt's system turn, from the handle's prefix cache."""
-    from assistant.runtime.prefix_cache import PrefixCache, system_prefix_length
-
-    end_of_turn = handle.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    length = system_prefix_length(input_ids, end_of_turn) if isinstance(end_of_turn, int) else 0
-    if not length:
-        return {}
-    if handle.prefix_cache is None:
-        handle.prefix_cache = PrefixCache()
-    adapter = handle.bank.in_use if handle.bank is not None else None
-    return {"past_key_values": handle.prefix_cache.prefilled(generator, input_ids, length, adapter)}
-
-
-def logits_processors(tokenizer: Any, options: GenerationOptions, prompt_length: int) -> list[Any]:
-    """The answer path's own logits processors (decline margin, no repeats in the answer)."""
-    processors: list[Any] = []
-    if options.decline_min_prob > 0:
-        processors.append(decline_margin(tokenizer, prompt_length, options.decline_min_prob))
-    if options.no_repeat_ngram > 0:
-        processors.append(_NoRepeatInAnswer(options.no_repeat_ngram, prompt_length))
-    return processors
-
-
-def stream_tokens(
-    handle: LoadedModel,
-    input_ids: Any,
-    options: GenerationOptions,
-    *,
-    cancel: threading.Event | None = None,
-    stats: GenerationStats | None = None,
-    model: Any = None,
-) -> Iterator[str]:
-    """Yield text pieces as the model produces them. `model` is what generates (the router
-    passes the adapter bank's model); None means the base model alone, with any loaded adapter
-    disabled. Closing the iterator cancels generation."""
-    import torch
-    from transformers import LogitsProcessorList, StoppingCriteriaList
-
-    from assistant.runtime.adapters import bank_for
-
-    cancel = cancel or threading.Event()
-    kwargs = generate_kwargs(handle, options)
-    processors = logits_processors(handle.tokenizer, options, int(input_ids.shape[-1]))
-    if processors:
-        kwargs["logits_processor"] = LogitsProcessorList(processors)
-
-    def produce(streamer: TokenQueue) -> None:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(_generate_lock)
-            stack.enter_context(torch.inference_mode())
-            generator = model
-            if generator is None:
-                generator = stack.enter_context(bank_for(handle).using(None))
-            if options.reuse_system_prefix:
-                kwargs.update(_prefilled_system_turn(handle, generator, input_ids))
-            generator.generate(
-                input_ids=input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),
-                **kwargs,
-            )
-
-    return stream_text(
-        produce,
-        handle.tokenizer,
-        set(kwargs["eos_token_id"]),
-        int(input_ids.shape[-1]),
-        cancel=cancel,
-        stats=stats,
-    )
 
 
 def stream_text(
@@ -368,16 +170,25 @@ def stream_text(
         raise errors[0]
 
 
-def stream_chat(
-    handle: LoadedModel,
-    messages: Sequence[dict[str, str]],
-    options: GenerationOptions,
-    *,
-    cancel: threading.Event | None = None,
-    stats: GenerationStats | None = None,
-    model: Any = None,
-) -> Iterator[str]:
-    """Stream the assistant's reply to `messages` (dicts with role and content)."""
-    return stream_tokens(
-        handle, encode_chat(handle, messages), options, cancel=cancel, stats=stats, model=model
-    )
+class TextStream:
+    """An answer being generated: iterate it for text pieces; `stats` is complete once the
+    iteration ends. Closing it (or leaving the loop early and closing) cancels generation."""
+
+    def __init__(self, pieces: Iterator[str], stats: GenerationStats) -> None:
+        self._pieces = pieces
+        self.stats = stats
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pieces
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def text(self) -> str:
+        """Run to the end and return the whole text."""
+        return "".join(self._pieces)
+
+    def close(self) -> None:
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()

@@ -26,16 +26,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, MissingDependencyError
 from assistant.packs.locate import DomainPack
+from assistant.runtime.engine import CONTEXT_TOKENS
 from assistant.runtime.generation import (
     GenerationOptions,
     GenerationStats,
+    TextStream,
     TokenQueue,
-    logits_processors,
+    end_token_ids,
     stream_text,
 )
 from assistant.runtime.prefix_cache import MAX_ENTRIES, system_prefix_length
+from assistant.runtime.processors import logits_processors
 from assistant.settings import LoadedSettings, cache_dir
 
 INSTALL = "pip install 'assistant[llama]' (compiles llama.cpp: ~5-10 min)"
@@ -123,7 +126,7 @@ def _import_llama_cpp() -> Any:
     try:
         import llama_cpp
     except ImportError:
-        raise AssistantError(
+        raise MissingDependencyError(
             f"models.backend is 'llama_cpp' but llama-cpp-python is not installed: run `{INSTALL}`,"
             " or set models.backend to 'transformers'"
         ) from None
@@ -339,8 +342,6 @@ def stream_tokens(
     stats: GenerationStats | None = None,
 ) -> Iterator[str]:
     """Yield the answer's text pieces as llama.cpp produces them (see generation.stream_text)."""
-    from assistant.runtime.generation import end_token_ids
-
     cancel = cancel or threading.Event()
     end_ids = end_token_ids(engine.tokenizer)
     return stream_text(
@@ -351,3 +352,36 @@ def stream_tokens(
         cancel=cancel,
         stats=stats,
     )
+
+
+class LlamaCppGenerator:
+    """The `Generator` of the llama.cpp engine: the process's shared `LlamaEngine`."""
+
+    def __init__(self, loaded: LoadedSettings) -> None:
+        from assistant.runtime.models import load_tokenizer
+
+        self.loaded = loaded
+        self.tokenizer = load_tokenizer(loaded)
+
+    def _engine(self) -> LlamaEngine:
+        return engine_for(self.loaded, CONTEXT_TOKENS)
+
+    def warm_up(self) -> None:
+        self._engine()
+
+    def load_adapter(self, pack: DomainPack) -> str:
+        return self._engine().load_adapter(pack)
+
+    def generate(
+        self,
+        token_ids: list[int],
+        options: GenerationOptions,
+        *,
+        adapter: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> TextStream:
+        stats = GenerationStats()
+        pieces = stream_tokens(
+            self._engine(), token_ids, options, adapter=adapter, cancel=cancel, stats=stats
+        )
+        return TextStream(pieces, stats)

@@ -259,10 +259,9 @@ async def next_item(job: Job, request: Request | None) -> Any:
 
 
 async def collect(job: Job, request: Request) -> Answer:
-    answer = None
-    while (item := await next_item(job, request)) is not END:
-        if isinstance(item, Answer):
-            answer = item
+    while await next_item(job, request) is not END:
+        pass
+    answer = job.answer
     if answer is None:
         raise ApiError(500, "the answer did not complete", "server_error")
     return answer
@@ -477,20 +476,20 @@ def create_app(
         try:
             yield chunk({"role": "assistant", "content": ""})
             while item is not END:
-                if isinstance(item, Answer):
-                    yield chunk(
-                        {},
-                        service.finish_reason(item, limit),
-                        usage=_usage(item).model_dump(),
-                        pack=item.pack,
-                        declined=item.declined,
-                        decline_reason=item.decline_reason,
-                        sources=[s.to_dict() for s in item.sources],
-                        citations=item.citations,
-                    )
-                elif item:
+                if item:
                     yield chunk({"content": item})
                 item = await next_item(job, None)
+            if (answer := job.answer) is not None:
+                yield chunk(
+                    {},
+                    service.finish_reason(answer, limit),
+                    usage=_usage(answer).model_dump(),
+                    pack=answer.pack,
+                    declined=answer.declined,
+                    decline_reason=answer.decline_reason,
+                    sources=[s.to_dict() for s in answer.sources],
+                    citations=answer.citations,
+                )
             yield "data: [DONE]\n\n"
         except ApiError as exc:
             yield f"data: {json.dumps(error_body(exc.message, exc.type, exc.param, exc.code))}\n\n"

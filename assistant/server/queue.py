@@ -36,6 +36,7 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     items: asyncio.Queue = field(default_factory=asyncio.Queue)
     finished: threading.Event = field(default_factory=threading.Event)
+    answer: Any = None  # the stream's final record, set before `END` when it ran to the end
 
     def _put(self, item: Any) -> None:
         try:
@@ -44,7 +45,7 @@ class Job:
             self.cancel.set()
 
     async def next(self, timeout: float | None = None) -> Any:
-        """The next item: a piece, the final record, or `END`; re-raises the stream's error."""
+        """The next text piece, or `END`; re-raises the stream's error."""
         item = await asyncio.wait_for(self.items.get(), timeout)
         if isinstance(item, BaseException):
             raise item
@@ -114,6 +115,8 @@ class GeneratorQueue:
                         job._put(item)
                         if job.cancel.is_set():
                             break
+                    else:  # a plain iterator of pieces has no final record
+                        job.answer = getattr(stream, "answer", None)
                 finally:
                     close = getattr(stream, "close", None)
                     if close is not None:

@@ -203,13 +203,11 @@ class ChatApp(App[None]):
         widget: AnswerMessage,
         cancel: threading.Event,
     ) -> None:
-        final = None
         try:
-            for item in self.backend.stream(question, pack, history, cancel, self.max_tokens):
-                if isinstance(item, Answer):
-                    final = item
-                else:
-                    self.call_from_thread(widget.add_piece, item)
+            stream = self.backend.stream(question, pack, history, cancel, self.max_tokens)
+            for piece in stream:
+                self.call_from_thread(widget.add_piece, piece)
+            final = stream.answer
         except AssistantError as exc:
             self.call_from_thread(self._failed, widget, str(exc))
             return

@@ -7,11 +7,11 @@ screen does not depend on what the model writes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.answering.answers import Answer
+from assistant.answering.answers import AnswerStream
 from assistant.settings import LoadedSettings
 
 
@@ -66,7 +66,7 @@ class Backend:
         history: Sequence[dict[str, str]],
         cancel: threading.Event,
         max_tokens: int | None = None,
-    ) -> Iterator[str | Answer]:
+    ) -> AnswerStream:
         return self.router.stream(
             question, pack, list(history), max_tokens=max_tokens, cancel=cancel
         )

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, DamagedDataError
 from assistant.packs.locate import DomainPack
 from assistant.runtime.models import LoadedModel, base_model_fingerprint
 from assistant.settings import LoadedSettings
@@ -37,11 +37,11 @@ def check_adapter(pack: DomainPack, loaded: LoadedSettings) -> dict[str, Any]:
             keys = list(handle.keys())
         json.loads((folder / "adapter_config.json").read_text("utf-8"))
     except Exception:
-        raise AssistantError(
+        raise DamagedDataError(
             f"the adapter of pack {pack.name!r} is damaged ({folder / WEIGHTS}): {retrain}"
         ) from None
     if not keys:
-        raise AssistantError(f"the adapter of pack {pack.name!r} holds no weights: {retrain}")
+        raise DamagedDataError(f"the adapter of pack {pack.name!r} holds no weights: {retrain}")
     info_file = folder / "training.json"
     info = json.loads(info_file.read_text("utf-8")) if info_file.is_file() else {}
     trained_on = info.get("fingerprint_base") or info.get("base_fingerprint")
@@ -93,7 +93,7 @@ class AdapterBank:
                 with float_weights:
                     self._load_with_peft(pack)
             except Exception as exc:
-                raise AssistantError(
+                raise DamagedDataError(
                     f"the adapter of pack {pack.name!r} could not be loaded ({exc}): run"
                     f" `assistant train {pack.name}`, or answer with --no-adapter"
                 ) from None

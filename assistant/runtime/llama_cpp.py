@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import AssistantError, MissingDependencyError
+from assistant.errors import AssistantError, DamagedDataError, MissingDependencyError
 from assistant.packs.locate import DomainPack
 from assistant.runtime.engine import CONTEXT_TOKENS
 from assistant.runtime.generation import (
@@ -185,7 +185,7 @@ class LlamaEngine:
                         old.unlink(missing_ok=True)
             adapter = self._llama_cpp.llama_adapter_lora_init(self.llm.model, str(target).encode())
             if not adapter:
-                raise AssistantError(
+                raise DamagedDataError(
                     f"llama.cpp could not load the adapter of pack {pack.name!r} ({target}):"
                     f" delete that file, or answer with --no-adapter"
                 )

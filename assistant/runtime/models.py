@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, MissingDependencyError
 from assistant.settings import LoadedSettings, cache_dir
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class LoadedModel:
 def _package_dir(package: str, install: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise AssistantError(f"model package {package} is not installed: run `{install}`")
+        raise MissingDependencyError(f"model package {package} is not installed: run `{install}`")
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -66,7 +66,9 @@ def packaged_gguf() -> Path:
     folder = _package_dir(PACKAGED_BASE_PACKAGE, PACKAGED_BASE_INSTALL)
     ggufs = sorted(folder.glob("*.gguf"))
     if not ggufs:
-        raise AssistantError(f"no .gguf file in {folder}: reinstall with `{PACKAGED_BASE_INSTALL}`")
+        raise MissingDependencyError(
+            f"no .gguf file in {folder}: reinstall with `{PACKAGED_BASE_INSTALL}`"
+        )
     return ggufs[0]
 
 
@@ -166,7 +168,7 @@ def resolve_base_path(loaded: LoadedSettings) -> Path:
 
         return Path(snapshot_download(name, local_files_only=True))
     except Exception:
-        raise AssistantError(
+        raise MissingDependencyError(
             f"base model {name!r} is not present offline: set base_model to a local model folder,"
             f" or to {PACKAGED_BASE!r} after `{PACKAGED_BASE_INSTALL}`"
         ) from None
@@ -240,7 +242,7 @@ def resolve_embedder_path(loaded: LoadedSettings) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
         return path
-    raise AssistantError(
+    raise MissingDependencyError(
         f"embedder {name!r} is not present offline: set embedder to a sentence-transformers"
         f" folder, or to {PACKAGED_EMBEDDER!r} after `{PACKAGED_EMBEDDER_INSTALL}`"
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, MissingDependencyError
 from assistant.settings import LoadedSettings, cache_dir
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def _require_onnx() -> Any:
         import onnxruntime
         from onnxruntime.quantization import quantize_dynamic  # noqa: F401  (needs onnx)
     except ImportError:
-        raise AssistantError(
+        raise MissingDependencyError(
             f"models.embedder_runtime is 'onnx_int8' but ONNX Runtime is not installed: run"
             f" `{INSTALL}`, or set models.embedder_runtime to 'torch'"
         ) from None

@@ -103,7 +103,10 @@ def stream_text(
 ) -> Iterator[str]:
     """Run `produce` in a worker thread (it hands each new token to the queue it is given)
     and yield the answer's text as the tokens arrive. Shared by every generation backend, so
-    detokenizing, cancelling and the stats work the same in all."""
+    detokenizing, cancelling and the stats work the same in all.
+
+    One function on purpose (~75 lines): the detokenizer offsets, the stats and the worker's
+    shutdown in `finally` share state that a split would have to pass around."""
     stats = stats if stats is not None else GenerationStats()
     stats.prompt_tokens = prompt_tokens
     streamer = TokenQueue()

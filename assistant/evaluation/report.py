@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.evaluation.run import METRIC_NAMES, EvalItem, EvalReport
+from assistant.evaluation.results import METRIC_NAMES, EvalItem, EvalReport
 
 CHART_METRICS = [
     "hit_at_k", "context_fact_recall", "answer_fact_recall", "token_f1", "rouge_l",

@@ -139,12 +139,12 @@ class IndexReader:
     # ----- chunks and documents --------------------------------------------------------------
 
     def chunk(self, chunk_id: int) -> Hit:
-        """One chunk by id, as a Hit without scores."""
-        hits = self._hits(self.current(), [(chunk_id, 0.0, None, None)]) if chunk_id >= 0 else []
-        if not hits:
+        """One chunk by id, as a Hit without scores (rank 1)."""
+        state = self.current()
+        if chunk_id < 0 or chunk_id not in self.query(state, store.hit_rows, [chunk_id]):
             name = self.config.pack.name
             raise NotFoundError(f"no chunk {chunk_id} in the index of pack {name!r}")
-        return hits[0]
+        return self._hits(state, [(chunk_id, 0.0, None, None)])[0]
 
     def document_text(self, path: str | Path) -> str:
         """The extracted text of a document that chunk offsets refer to."""

@@ -62,14 +62,11 @@ def variant(model, name: str, loaded=None):
 
 
 def chunk_inputs(index) -> tuple[list[int], list[str]]:
+    from assistant.knowledge import store
     from assistant.knowledge.chunking import embedding_input
 
-    state = index._open()
-    rows = index._rows(
-        state,
-        "SELECT c.id, c.text, d.title, c.section FROM chunks c"
-        " JOIN documents d ON d.path = c.path ORDER BY c.id",
-    )
+    reader = index.reader
+    rows = reader.query(reader.current(), store.embedding_rows)
     return [r[0] for r in rows], [embedding_input(r[1], r[2], r[3]) for r in rows]
 
 

@@ -35,9 +35,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.knowledge import open_index  # noqa: E402
+from assistant.knowledge import open_index, store  # noqa: E402
 from assistant.knowledge.chunking import Chunk, embedding_input  # noqa: E402
-from assistant.knowledge.index import KnowledgeIndex, _Pending  # noqa: E402
+from assistant.knowledge.commit import PendingDocument, commit_generation  # noqa: E402
+from assistant.knowledge.index import KnowledgeIndex  # noqa: E402
 from assistant.knowledge.loaders import LoadedDocument, Section  # noqa: E402
 from assistant.knowledge.retrieval import BM25Index  # noqa: E402
 from assistant.packs.locate import DomainPack  # noqa: E402
@@ -62,14 +63,8 @@ def bench_ingestion(loaded, embedder, work: Path, n_docs: int) -> dict[str, floa
     dry.docs_dir.mkdir(parents=True)
     state = open_index(dry, loaded, embedder=embedder)
     state.add_docs(files)
-    rows = (
-        state._open()
-        .db.execute(
-            "SELECT c.text, d.title, c.section FROM chunks c JOIN documents d ON d.path = c.path"
-        )
-        .fetchall()
-    )
-    inputs = [embedding_input(text, title, section) for text, title, section in rows]
+    rows = store.embedding_rows(state.reader.current().db)
+    inputs = [embedding_input(text, title, section) for _, text, title, section in rows]
 
     def raw_encode() -> float:
         start = time.perf_counter()
@@ -112,9 +107,11 @@ def synthetic_index(loaded, embedder, work: Path, size: int, vocab: list[str]) -
         doc = LoadedDocument("\n\n".join(texts), f"doc {d}", [Section(0, pos)], "text", {})
         vectors = rng.standard_normal((n, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        pending.append(_Pending(f"docs/doc{d}.txt", "added", "0" * 64, pos, doc, chunks, vectors))
+        pending.append(
+            PendingDocument(f"docs/doc{d}.txt", "added", "0" * 64, pos, doc, chunks, vectors)
+        )
     idx.index_dir.mkdir(parents=True, exist_ok=True)
-    idx._commit(None, pending, [], fresh=True)
+    commit_generation(idx.config, idx.embedding, None, pending, [], fresh=True)
     return idx
 
 
@@ -127,12 +124,12 @@ def bench_queries(loaded, embedder, work: Path, size: int, questions, vocab) -> 
     pack = DomainPack(f"syn{size}", work / "packs" / f"syn{size}")
     idx = open_index(pack, loaded, embedder=embedder)
     start = time.perf_counter()
-    state = idx._open()
+    state = idx.reader.current()
     open_s = time.perf_counter() - start
     raw = faiss.IndexFlatIP(state.vectors.d)
     flat = faiss.downcast_index(state.vectors.index)
     raw.add(faiss.vector_to_array(flat.codes).view(np.float32).reshape(-1, raw.d))
-    rows = state.db.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
+    rows = store.chunk_texts(state.db)
     start = time.perf_counter()
     BM25Index.build([r[0] for r in rows], [r[1] for r in rows])
     bm25_s = time.perf_counter() - start

@@ -17,8 +17,7 @@ from assistant.knowledge.store import current_generation
 CHILD = """
 import sys, time
 from pathlib import Path
-from assistant.knowledge import store
-from assistant.knowledge.index import KnowledgeIndex
+from assistant.knowledge import open_index, store
 from assistant.packs.locate import DomainPack
 from assistant.settings import load_settings
 
@@ -40,7 +39,7 @@ def progress(done, total, label):
     if mode == "embed" and done >= 2:  # files copied and embedded, nothing published yet
         hang()
 
-index = KnowledgeIndex(DomainPack("kb", Path(root)), load_settings(), commit_chunks=10**9)
+index = open_index(DomainPack("kb", Path(root)), load_settings(), commit_chunks=10**9)
 index.add_docs([Path(source)], progress=progress)
 print("DONE", flush=True)
 """

@@ -10,7 +10,7 @@ from filelock import FileLock
 from index_helpers import FIXTURES, CountingEmbedder, make_pack, write_pdf
 from settings_helpers import with_models
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, DamagedDataError, NotFoundError
 from assistant.knowledge import open_index
 from assistant.knowledge.store import current_generation
 
@@ -76,6 +76,10 @@ def test_hits_carry_scores_offsets_and_metadata(settings, embedder, tmp_path: Pa
     for hit in hits:
         assert idx.document_text(hit.path)[hit.start : hit.end] == hit.text
     assert idx.chunk(top.chunk_id).text == top.text
+    with pytest.raises(NotFoundError, match="no chunk 999999 in the index of pack 'kb'"):
+        idx.chunk(999999)
+    with pytest.raises(NotFoundError, match="docs/nope.md is not in the index of pack 'kb'"):
+        idx.document_text("docs/nope.md")
     source = next(d for d in idx.documents() if d.path == "docs/guide/penguins.md")
     assert source.meta["source"].startswith("Source: written for the assistant tests")
     page = idx.search("bolus wizard", k=1)[0]
@@ -113,14 +117,14 @@ def test_mismatched_index_is_refused_until_rebuilt(settings, embedder) -> None:
     pack = make_pack()
     open_index(pack, settings, embedder=embedder).add_docs([FIXTURES / "notes.txt"])
     other_chunks = open_index(pack, settings, embedder=embedder, chunk_tokens=120)
-    with pytest.raises(AssistantError, match=r"chunking.*assistant index rebuild kb"):
+    with pytest.raises(DamagedDataError, match=r"chunking.*assistant index rebuild kb"):
         other_chunks.search("compost")
-    with pytest.raises(AssistantError, match="rebuild"):
+    with pytest.raises(DamagedDataError, match="rebuild"):
         other_chunks.add_docs([FIXTURES / "notes.txt"])
     other_model = open_index(
         pack, with_models(settings, embedder="some-other-model"), embedder=embedder
     )
-    with pytest.raises(AssistantError, match=r"embedder 'all-minilm-l6-v2'.*rebuild"):
+    with pytest.raises(DamagedDataError, match=r"embedder 'all-minilm-l6-v2'.*rebuild"):
         other_model.search("compost")
     assert other_chunks.stats().problem
     other_chunks.rebuild()
@@ -129,11 +133,12 @@ def test_mismatched_index_is_refused_until_rebuilt(settings, embedder) -> None:
 
 def test_missing_index_and_bad_chunking(settings, embedder) -> None:
     pack = make_pack()
-    with pytest.raises(AssistantError, match="run `assistant index rebuild kb`"):
+    with pytest.raises(NotFoundError, match="run `assistant index rebuild kb`"):
         open_index(pack, settings, embedder=embedder).search("anything")
     assert not open_index(pack, settings).stats().exists
-    with pytest.raises(AssistantError, match="smaller than the chunk size"):
+    with pytest.raises(AssistantError, match="smaller than the chunk size") as mistake:
         open_index(pack, settings, chunk_tokens=50, chunk_overlap=50)
+    assert type(mistake.value) is AssistantError  # the user's mistake: exit 2, HTTP 400
 
 
 def test_second_writer_waits_or_fails_clearly(settings, embedder) -> None:

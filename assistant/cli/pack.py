@@ -194,21 +194,11 @@ def validate(name: str | None, as_json: bool) -> None:
 
 
 def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
-    """Index the new pack's documents if the knowledge layer is there; say what happened."""
-    from assistant.packs.format import load_pack_config
+    """Index the new pack's documents (chunked as its pack.toml says); say what happened."""
+    from assistant.knowledge import open_index
 
+    index = open_index(domain, ctx.settings)
     try:
-        from assistant.knowledge import open_index
-    except ImportError:
-        return "indexing skipped: the knowledge index is not available in this installation"
-    retrieval = load_pack_config(domain, ctx.settings).retrieval
-    try:
-        index = open_index(
-            domain,
-            ctx.settings,
-            chunk_tokens=retrieval.chunk_tokens,
-            chunk_overlap=retrieval.chunk_overlap,
-        )
         report = index.add_docs([domain.docs_dir])
     except AssistantError as exc:
         raise AssistantError(

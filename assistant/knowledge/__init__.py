@@ -1,16 +1,18 @@
 """The knowledge layer: documents -> chunks -> embeddings -> FAISS + BM25 + SQLite docstore.
 
 from assistant.knowledge import open_index
-idx = open_index(pack, loaded)
+idx = open_index(pack, loaded)          # chunked as the pack's pack.toml says
 report = idx.add_docs([Path("notes/")])
 hits = idx.search("how do I ...", k=5)
 """
 
 from assistant.knowledge.index import KnowledgeIndex, open_index
 from assistant.knowledge.loaders import LoadedDocument, SkipFile, load_document
-from assistant.knowledge.pack_index import open_pack_index
 from assistant.knowledge.types import DocumentRecord, Hit, IndexReport, IndexStats
 from assistant.knowledge.walk import Skipped
+
+# The name the router, the trainer and `assistant setup` import: the same single opener.
+open_pack_index = open_index
 
 __all__ = [
     "DocumentRecord",

@@ -19,6 +19,9 @@ The manifest, written last, records the size and SHA-256 of every other file of 
 `verify_generation` checks them when the index is opened, so a truncated or damaged file is
 reported (with the file's name) instead of being read. Manifests written before this check was
 added carry no "files" and are trusted.
+
+Every SQL statement of the knowledge layer is here, at the end: the reads a search makes and the
+writes that fill the next generation's docstore.
 """
 
 from __future__ import annotations
@@ -30,15 +33,18 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
 from assistant.errors import AssistantError
 from assistant.fsio import atomic_write_bytes, fsync_path
+
+if TYPE_CHECKING:
+    from assistant.knowledge.loaders import LoadedDocument
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -240,3 +246,110 @@ def sweep(index_dir: Path, keep: set[str]) -> None:
 
 def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# ----- the docstore: reads --------------------------------------------------------------------
+
+HitRow = tuple[int, str, str, str, str | None, int | None, int, int]
+
+
+def count_chunks(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+
+def count_documents(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+
+def hit_rows(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, HitRow]:
+    """(id, text, path, title, section, page, start, end) of the chunks `ids`, by id."""
+    marks = ",".join("?" * len(ids))
+    rows = db.execute(
+        "SELECT c.id, c.text, c.path, d.title, c.section, c.page, c.start, c.end"
+        f" FROM chunks c JOIN documents d ON d.path = c.path WHERE c.id IN ({marks})",
+        list(ids),
+    ).fetchall()
+    return {row[0]: row for row in rows}
+
+
+def document_text(db: sqlite3.Connection, path: str) -> str | None:
+    row = db.execute("SELECT text FROM documents WHERE path = ?", (path,)).fetchone()
+    return None if row is None else row[0]
+
+
+def document_rows(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """(path, sha256, bytes, kind, title, meta JSON, updated, chunk count) by path."""
+    return db.execute(
+        "SELECT d.path, d.sha256, d.bytes, d.kind, d.title, d.meta, d.updated,"
+        " (SELECT COUNT(*) FROM chunks c WHERE c.path = d.path)"
+        " FROM documents d ORDER BY d.path"
+    ).fetchall()
+
+
+def document_paths(db: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in db.execute("SELECT path FROM documents")]
+
+
+def document_hashes(db: sqlite3.Connection) -> dict[str, str]:
+    """The SHA-256 of every indexed document's file, by path."""
+    return dict(db.execute("SELECT path, sha256 FROM documents").fetchall())
+
+
+def chunk_texts(db: sqlite3.Connection) -> list[tuple[int, str]]:
+    """(id, text) of every chunk, by id: the input of the BM25 index."""
+    return db.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
+
+
+def embedding_rows(db: sqlite3.Connection) -> list[tuple[int, str, str, str | None]]:
+    """(id, text, document title, section) of every chunk, by id: what its vector was made of
+    (benchmarks re-embed them)."""
+    return db.execute(
+        "SELECT c.id, c.text, d.title, c.section FROM chunks c"
+        " JOIN documents d ON d.path = c.path ORDER BY c.id"
+    ).fetchall()
+
+
+# ----- the docstore: writes (on a GenerationWriter's db) -----------------------------------
+
+ChunkRow = tuple[int, str, int, str, int, int, str | None, int | None]
+
+
+def chunk_ids(db: sqlite3.Connection, paths: Sequence[str]) -> list[int]:
+    marks = ",".join("?" * len(paths))
+    return [row[0] for row in db.execute(f"SELECT id FROM chunks WHERE path IN ({marks})", paths)]
+
+
+def delete_documents(db: sqlite3.Connection, paths: Sequence[str]) -> None:
+    """Drop the documents `paths` and their chunks."""
+    marks = ",".join("?" * len(paths))
+    db.execute(f"DELETE FROM chunks WHERE path IN ({marks})", paths)
+    db.execute(f"DELETE FROM documents WHERE path IN ({marks})", paths)
+
+
+def insert_document(
+    db: sqlite3.Connection,
+    path: str,
+    sha256: str,
+    size: int,
+    document: LoadedDocument,
+    updated: str,
+) -> None:
+    db.execute(
+        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            path,
+            sha256,
+            size,
+            document.kind,
+            document.title,
+            json.dumps(document.meta),
+            document.text,
+            updated,
+        ),
+    )
+
+
+def insert_chunks(db: sqlite3.Connection, rows: Iterable[ChunkRow]) -> None:
+    """Rows of (id, document path, position in the document, text, start, end, section,
+    page)."""
+    db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)

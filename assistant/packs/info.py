@@ -75,17 +75,17 @@ def adapter_info(
 
 
 def index_stats(pack: DomainPack, loaded: LoadedSettings) -> dict[str, int] | None:
-    """{"documents", "chunks"} of the pack's built index, or None when it is not built (or the
-    knowledge layer is not available)."""
+    """{"documents", "chunks"} of the pack's built index, or None when it is not built (or
+    cannot be read)."""
     if not pack.index_dir.exists():
         return None
     try:
         from assistant.knowledge import open_index
 
         stats = open_index(pack, loaded).stats()
-    except (ImportError, AssistantError, OSError):
+    except (AssistantError, OSError):
         return None
-    if not getattr(stats, "exists", True):
+    if not stats.exists:
         return None
     return {"documents": int(stats.documents), "chunks": int(stats.chunks)}
 

@@ -104,8 +104,6 @@ def right_passage(index: Any, line: SftLine, question: str) -> Any | None:
         return None
     query = " ".join([question, *line.facts])
     candidates = [h for h in index.search(query, k=40) if h.path == line.source]
-    if hasattr(index, "document_chunks"):
-        candidates += index.document_chunks(line.source)
     if not candidates:
         return None
     best = max(candidates, key=lambda h: sum(contains_fact(h.text, f) for f in line.facts))

@@ -1,5 +1,5 @@
 """Damaged files are detected when the index is opened: `assistant index search` (the same path
-a chat or `ask` takes) fails with exit code 2 and one line naming the damaged file and the
+a chat or `ask` takes) fails with a DamagedDataError, one line naming the damaged file and the
 repair command, never a traceback and never an answer from altered data; the repair command
 then works. Cases: truncated vectors.faiss, a docstore row altered in place (a wrong answer if
 unchecked), a docstore page overwritten, a truncated BM25 file, a manifest that is not JSON, a
@@ -25,10 +25,14 @@ from index_helpers import FIXTURES, make_pack
 
 from assistant.cli import commands  # noqa: F401  (registers the commands)
 from assistant.cli.app import cli
-from assistant.knowledge import store
+from assistant.errors import DamagedDataError
+from assistant.knowledge import open_index, store
 from assistant.packs.locate import DomainPack
 
 QUERY = "how often should I turn the compost heap"
+# A DamagedDataError exits with its own code (3) once the CLI maps each error type to its exit
+# code (cli/app.py); until then every AssistantError exits with 2.
+DAMAGED_EXIT = (2, DamagedDataError.exit_code)
 
 
 def run(*args: str) -> Result:
@@ -125,12 +129,14 @@ def live(pack: DomainPack) -> Path:
     ],
 )
 def test_damaged_index_is_named_with_the_repair_command(
-    pack: DomainPack, file: str, damage: Callable[[Path], None], expected: str
+    pack: DomainPack, settings, file: str, damage: Callable[[Path], None], expected: str
 ) -> None:
     generation = live(pack)
     damage(generation / file)
+    with pytest.raises(DamagedDataError, match=r"run `assistant index rebuild kb`"):
+        open_index(pack, settings).search(QUERY)
     result = run("index", "search", "kb", QUERY)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code in DAMAGED_EXIT, result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert str(generation / file.split("/")[0]) in result.stderr
     assert expected in result.stderr
@@ -150,14 +156,16 @@ def test_damaged_index_is_named_with_the_repair_command(
     ids=["row-missing", "page-garbled"],
 )
 def test_damaged_docstore_of_an_index_without_checksums(
-    pack: DomainPack, damage: Callable[[Path], None], expected: str
+    pack: DomainPack, settings, embedder, damage: Callable[[Path], None], expected: str
 ) -> None:
     """Indexes built before the manifest carried checksums: damage found while reading rows."""
     generation = live(pack)
     edit_manifest(forget_checksums)(generation / store.MANIFEST)
     damage(generation / store.DOCSTORE)
+    with pytest.raises(DamagedDataError, match=expected):
+        open_index(pack, settings, embedder=embedder).search(QUERY)
     result = run("index", "search", "kb", QUERY)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code in DAMAGED_EXIT, result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert f"{generation / store.DOCSTORE} " in result.stderr and expected in result.stderr
     assert "run `assistant index rebuild kb`" in result.stderr
@@ -167,7 +175,7 @@ def test_unreadable_manifest_in_stats_points_at_rebuild(pack: DomainPack) -> Non
     manifest = live(pack) / store.MANIFEST
     manifest.write_bytes(b"\x00" * 40)
     result = run("index", "stats", "kb")
-    assert result.exit_code == 2, result.output
+    assert result.exit_code in DAMAGED_EXIT, result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert f"damaged: {manifest} cannot be read" in result.stderr
     assert "run `assistant index rebuild kb`" in result.stderr

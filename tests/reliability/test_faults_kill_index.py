@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from assistant.knowledge import open_index
-from assistant.knowledge.index import file_sha256
+from assistant.knowledge.pipeline import file_sha256
 from assistant.packs.locate import DomainPack
 from assistant.packs.scaffold import create_pack
 from assistant.packs.validation import validate_pack

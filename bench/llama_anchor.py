@@ -88,7 +88,7 @@ def prompts(loaded, packs, nth: int = 0) -> list[tuple[str, list[dict[str, str]]
     """One in-scope eval question per pack (the nth), as the messages `ask` would send."""
     from assistant.answering.prompts import PromptPassage, build_messages
     from assistant.evaluation.run import load_cases
-    from assistant.knowledge import open_pack_index
+    from assistant.knowledge import open_index
     from assistant.packs.format import load_pack_config
 
     chosen = []
@@ -96,7 +96,7 @@ def prompts(loaded, packs, nth: int = 0) -> list[tuple[str, list[dict[str, str]]
         config = load_pack_config(pack, loaded)
         cases, _ = load_cases(pack.eval_file)
         case = [c for c in cases if not c.out_of_scope][nth]
-        hits = open_pack_index(pack, loaded).search(case.question, k=config.retrieval.k)
+        hits = open_index(pack, loaded).search(case.question, k=config.retrieval.k)
         passages = [PromptPassage(h.text, h.path, h.section or "") for h in hits]
         words = config.retrieval.passage_words
         chosen.append(

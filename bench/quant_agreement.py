@@ -72,7 +72,7 @@ def main() -> None:
 
     from assistant.answering.prompts import PromptPassage, build_messages
     from assistant.evaluation.run import load_cases, sample_cases
-    from assistant.knowledge import open_pack_index
+    from assistant.knowledge import open_index
     from assistant.packs.format import load_pack_config
     from assistant.packs.locate import list_packs
     from assistant.runtime.models import load_base_model
@@ -85,7 +85,7 @@ def main() -> None:
     jobs = []
     for pack in packs:
         config = load_pack_config(pack, loaded)
-        index = open_pack_index(pack, loaded)
+        index = open_index(pack, loaded)
         cases, _ = load_cases(pack.eval_file)
         for case in sample_cases([c for c in cases if not c.out_of_scope], args.questions):
             hits = index.search(case.question, k=config.retrieval.k)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from index_helpers import FIXTURES
 
-from assistant.knowledge import KnowledgeIndex, open_index, open_pack_index
+from assistant.knowledge import KnowledgeIndex, open_index
 from assistant.knowledge.types import IndexStats
 from assistant.packs.info import index_stats
 from assistant.packs.locate import DomainPack
@@ -25,7 +25,7 @@ def test_the_index_is_built_with_the_packs_chunking(settings, embedder) -> None:
     assert settings.settings.retrieval.chunk_tokens != 120
     pack = chunked_pack()
     open_index(pack, settings, embedder=embedder).add_docs([FIXTURES / "notes.txt"])
-    stats = open_pack_index(pack, settings).stats()
+    stats = open_index(pack, settings).stats()
     assert (stats.chunk_tokens, stats.chunk_overlap, stats.problem) == (120, 20, None)
 
 

@@ -19,6 +19,8 @@ from assistant.answering.evidence import evidence_block, extractive_answer
 from assistant.answering.prompts import says_not_covered
 from assistant.answering.routing import PackHandle, RouteDecision, decide
 from assistant.errors import AssistantError
+from assistant.knowledge import open_index
+from assistant.knowledge.embedding import Embedding
 from assistant.packs.format import load_pack_config
 from assistant.packs.locate import DomainPack, find_pack, list_packs
 from assistant.runtime.engine import CONTEXT_TOKENS, generator_for
@@ -28,41 +30,6 @@ from assistant.settings import LoadedSettings
 
 MAX_QUESTION_TOKENS = 1000
 Steps = Generator[str, None, Answer]
-
-
-class _QueryCache:
-    """The shared embedder, remembering the last few single-text encodings. Routing searches
-    every pack with the same question and retrieval searches once more; without this the
-    question was embedded once per pack plus twice more (the embed dominates routing time)."""
-
-    SIZE = 32
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self._vectors: dict[tuple, Any] = {}
-        self._lock = threading.Lock()
-
-    def encode(self, texts: Any, **kwargs: Any) -> Any:
-        single = isinstance(texts, list | tuple) and len(texts) == 1 and isinstance(texts[0], str)
-        if not single:
-            return self.model.encode(texts, **kwargs)
-        key = (
-            texts[0],
-            bool(kwargs.get("normalize_embeddings")),
-            bool(kwargs.get("convert_to_numpy", True)),
-        )
-        with self._lock:
-            found = self._vectors.get(key)
-        if found is None:
-            found = self.model.encode(list(texts), **kwargs)
-            with self._lock:
-                if len(self._vectors) >= self.SIZE:
-                    self._vectors.pop(next(iter(self._vectors)))
-                self._vectors[key] = found
-        return found.copy() if hasattr(found, "copy") else found
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
 
 
 class _Draft:
@@ -75,6 +42,7 @@ class _Draft:
         self.notices: list[str] = []
         self.fields: dict[str, Any] = {}
         self.reason: str | None = None  # why the router declined, when it did
+        self.vectors: dict[str, Any] = {}  # query text -> its vector: each embedded once
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -100,7 +68,7 @@ class Router:
         self._packs = list(packs) if packs is not None else None
         self._handles: dict[str, PackHandle] = {}
         self._lock = threading.RLock()
-        self._embedder: _QueryCache | None = None
+        self._embedding: Embedding | None = None
         self._engine: Engine | None = None
 
     # ----- packs, models ------------------------------------------------------------------
@@ -111,29 +79,29 @@ class Router:
     def handle(self, name: str) -> PackHandle:
         with self._lock:
             if name not in self._handles:
-                from assistant.knowledge import open_pack_index
-
                 known = {p.name: p for p in self.packs()}
                 pack = known.get(name) or find_pack(name)
                 config = load_pack_config(pack, self.loaded)
-                index = open_pack_index(pack, self.loaded, embedder=self.embedder())
+                index = open_index(pack, self.loaded, embedder=self.embedding().model)
                 self._handles[name] = PackHandle(pack, config, index)
             return self._handles[name]
 
-    def embedder(self) -> _QueryCache:
-        """The shared embedder behind a cache of recent questions (one embed per question)."""
+    def embedding(self) -> Embedding:
+        """The shared embedder (loaded on first use), handed to every pack's index too."""
         with self._lock:
-            if self._embedder is None:
-                from assistant.runtime.models import load_embedder
-
-                self._embedder = _QueryCache(load_embedder(self.loaded))
-            return self._embedder
+            if self._embedding is None:
+                self._embedding = Embedding(self.loaded)
+            return self._embedding
 
     def embed(self, texts: list[str]) -> Any:
         """Normalised vectors of `texts` (one row each)."""
-        return self.embedder().encode(
-            texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        return self.embedding().embed(texts)
+
+    def _vector(self, draft: _Draft, text: str) -> Any:
+        """The query's vector, embedded once per answer however many packs search with it."""
+        if text not in draft.vectors:
+            draft.vectors[text] = self.embed([text])[0]
+        return draft.vectors[text]
 
     def engine(self) -> Engine:
         """The generation engine the settings choose (its model loads on first use)."""
@@ -157,7 +125,7 @@ class Router:
 
     # ----- routing ------------------------------------------------------------------------
 
-    def route(self, question: str) -> RouteDecision:
+    def route(self, question: str, question_vector: Any = None) -> RouteDecision:
         """Score every pack for the question; decline when no pack is confident enough."""
         handles = [self.handle(p.name) for p in self.packs()]
         if not handles:
@@ -167,7 +135,9 @@ class Router:
             vectors = self.embed([h.config.description for h in missing])
             for h, vector in zip(missing, vectors, strict=True):
                 h.description_vector = vector
-        return decide(handles, question, self.embed([question])[0])
+        if question_vector is None:
+            question_vector = self.embed([question])[0]
+        return decide(handles, question, question_vector)
 
     def decline_all_message(self) -> str:
         covered = "; ".join(f"{p.name} ({self.handle(p.name).config.title})" for p in self.packs())
@@ -266,9 +236,10 @@ class Router:
     def _pick_pack(self, draft: _Draft, turns: list[dict[str, str]]) -> str | None:
         """Route the question; a follow-up that no pack covers routes with its context."""
         previous = [t["content"] for t in turns if t["role"] == "user"]
-        decision = self.route(draft.question)
+        decision = self.route(draft.question, self._vector(draft, draft.question))
         if decision.pack is None and previous:
-            decision = self.route(f"{previous[-1]} {draft.question}")
+            combined = f"{previous[-1]} {draft.question}"
+            decision = self.route(combined, self._vector(draft, combined))
         draft.fields["route_scores"] = decision.scores
         draft.timings.routing_ms = draft.elapsed_ms()
         draft.reason = decision.reason
@@ -290,10 +261,15 @@ class Router:
         when that retrieves better (so "and at night?" finds what the full question would)."""
         started = time.perf_counter()
         k = handle.config.retrieval.k
-        hits = handle.index.search(draft.question, k=k)
+        hits = handle.index.search(
+            draft.question, k=k, query_vector=self._vector(draft, draft.question)
+        )
         previous = [t["content"] for t in turns if t["role"] == "user"]
         if previous:
-            combined_hits = handle.index.search(f"{previous[-1]} {draft.question}", k=k)
+            combined = f"{previous[-1]} {draft.question}"
+            combined_hits = handle.index.search(
+                combined, k=k, query_vector=self._vector(draft, combined)
+            )
             if _best_dense(combined_hits) > _best_dense(hits):
                 hits = combined_hits
         draft.timings.retrieval_ms = (time.perf_counter() - started) * 1000

@@ -41,7 +41,7 @@ class RouteDecision:
 
 def pack_score(handle: PackHandle, question: str, question_vector: Any) -> float:
     """How well the pack covers the question (higher is better)."""
-    hits = handle.index.dense_search(question, k=1)
+    hits = handle.index.dense_search(question, k=1, query_vector=question_vector)
     best = hits[0].dense_score if hits else 0.0
     score = best + DESCRIPTION_WEIGHT * float(handle.description_vector @ question_vector)
     words = _terms(question)

@@ -22,9 +22,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 
 def _open(ctx: Context, name: str) -> Any:
     """The pack's index with the pack's own chunking (pack.toml) when it sets one."""
-    from assistant.knowledge import open_pack_index
+    from assistant.knowledge import open_index
 
-    return open_pack_index(find_pack(name), ctx.settings)
+    return open_index(find_pack(name), ctx.settings)
 
 
 @contextmanager

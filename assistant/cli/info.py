@@ -119,7 +119,7 @@ def setup(ctx: Context, skip_indexes: bool) -> None:
     """Prepare everything for first use: convert the base model once and build the index of
     every pack that has none (or one built with other settings). Fast when already done."""
     from assistant.errors import AssistantError
-    from assistant.knowledge import open_pack_index
+    from assistant.knowledge import open_index
     from assistant.packs.locate import list_packs
     from assistant.runtime.models import PACKAGED_BASE, converted_dir, resolve_base_path
 
@@ -143,7 +143,7 @@ def setup(ctx: Context, skip_indexes: bool) -> None:
 
     for pack in list_packs():
         try:
-            index = open_pack_index(pack, loaded)
+            index = open_index(pack, loaded)
             stats = index.stats()
         except AssistantError as exc:
             click.echo(f"index {pack.name}: skipped ({exc})")

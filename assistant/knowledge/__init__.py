@@ -11,9 +11,6 @@ from assistant.knowledge.loaders import LoadedDocument, SkipFile, load_document
 from assistant.knowledge.types import DocumentRecord, Hit, IndexReport, IndexStats
 from assistant.knowledge.walk import Skipped
 
-# The name the router, the trainer and `assistant setup` import: the same single opener.
-open_pack_index = open_index
-
 __all__ = [
     "DocumentRecord",
     "Hit",
@@ -25,5 +22,4 @@ __all__ = [
     "Skipped",
     "load_document",
     "open_index",
-    "open_pack_index",
 ]

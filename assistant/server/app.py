@@ -169,7 +169,7 @@ class Service:
         start = time.perf_counter()
         try:
             self.router.warm_up()
-            self.router.embedder()
+            self.router.embedding().dimension()  # loads the embedder now
             for pack in self.router.packs():
                 handle = self.router.handle(pack.name)
                 if (handle.pack.adapter_dir / "adapter_model.safetensors").is_file():

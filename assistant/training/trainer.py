@@ -113,12 +113,12 @@ def prepare(pack: DomainPack, loaded: LoadedSettings) -> tuple[PackConfig, list[
     own passages), and the tokenizer."""
     from transformers import AutoTokenizer
 
-    from assistant.knowledge import open_pack_index
+    from assistant.knowledge import open_index
     from assistant.runtime.models import resolve_base_path
 
     config = load_pack_config(pack, loaded)
     lines = read_sft_lines(pack)
-    index = open_pack_index(pack, loaded)
+    index = open_index(pack, loaded)
     # the tokenizer alone: training loads its own float32 model (the inference model would be
     # converted to models.quantize for nothing)
     tokenizer = AutoTokenizer.from_pretrained(resolve_base_path(loaded))

@@ -27,17 +27,17 @@ WRITES = 5
 
 READER = """
 import pathlib, time
-from assistant.knowledge import open_pack_index
+from assistant.knowledge import open_index
 from assistant.packs.locate import find_pack
 from assistant.settings import load_settings
 
 name, stop, query = argv
 loaded = load_settings()
-chat = open_pack_index(find_pack(name), loaded)
+chat = open_index(find_pack(name), loaded)
 deadline = time.monotonic() + 120
 rounds = 0
 while time.monotonic() < deadline and (rounds < 5 or not pathlib.Path(stop).exists()):
-    index = chat if rounds % 2 else open_pack_index(find_pack(name), loaded)
+    index = chat if rounds % 2 else open_index(find_pack(name), loaded)
     paths = {d.path for d in index.documents()}
     hits = index.search(query, k=3)
     assert hits and all(h.path in paths for h in hits), (hits, sorted(paths))

@@ -128,7 +128,7 @@ def test_reply_only_loss_equals_the_models_own_loss(settings) -> None:
 
     from assistant.runtime.models import load_base_model, resolve_base_path
     from assistant.training.raft import TrainExample
-    from assistant.training.trainer import reply_only_loss, tokenize_example
+    from assistant.training.sft import reply_only_loss, tokenize_example
 
     tokenizer = load_base_model(settings).tokenizer
     model = AutoModelForCausalLM.from_pretrained(resolve_base_path(settings), dtype=torch.float32)

@@ -29,8 +29,9 @@ def trained_pack(tmp_path_factory, settings):
         shutil.copy(SHIPPED / "docs" / name, root / "docs" / name)
     toml = (SHIPPED / "pack.toml").read_text()
     toml = toml.replace('name = "penguin-wood"', 'name = "tiny-wood"')
-    toml = toml.replace("batch_size = 4", "batch_size = 2").replace("passages = 3", "passages = 1")
-    toml = toml.replace("max_length = 640", "max_length = 384")
+    small = "[training]\nbatch_size = 2\npassages = 1\nmax_length = 384\n"
+    assert toml.count("[training]\n") == 1
+    toml = toml.replace("[training]\n", small)
     (root / "pack.toml").write_text(toml)
     lines = [
         ln

@@ -1,7 +1,9 @@
 """Typed settings: packaged defaults, then the user's config file, then `--config FILE`, then
 `ASSISTANT_<KEY>` environment variables; each value remembers where it came from.
 
-Keys are unique across sections, so `ASSISTANT_MAX_NEW_TOKENS` sets `generation.max_new_tokens`.
+The models below declare each setting's type and range; its default lives in one place only,
+`default.toml`. Keys are unique across sections, so `ASSISTANT_MAX_NEW_TOKENS` sets
+`generation.max_new_tokens`.
 """
 
 from __future__ import annotations
@@ -22,16 +24,16 @@ ENV_PREFIX = "ASSISTANT_"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ModelSettings(_Section):
     base_model: str = Field(min_length=1)
     embedder: str = Field(min_length=1)
     dtype: Literal["float32", "bfloat16"]
-    quantize: Literal["none", "fp16", "int8"] = "fp16"
-    backend: Literal["transformers", "llama_cpp"] = "transformers"
-    embedder_runtime: Literal["torch", "onnx_int8"] = "torch"
+    quantize: Literal["none", "fp16", "int8"]
+    backend: Literal["transformers", "llama_cpp"]
+    embedder_runtime: Literal["torch", "onnx_int8"]
     threads: int = Field(ge=0, le=256)
 
 
@@ -50,9 +52,9 @@ class GenerationSettings(_Section):
     temperature: float = Field(ge=0.0, le=5.0)
     top_p: float = Field(gt=0.0, le=1.0)
     repetition_penalty: float = Field(ge=1.0, le=3.0)
-    reuse_system_prefix: bool = True
-    decline_min_prob: float = Field(default=0.5, ge=0.0, le=1.0)
-    no_repeat_ngram: int = Field(default=8, ge=0, le=64)
+    reuse_system_prefix: bool
+    decline_min_prob: float = Field(ge=0.0, le=1.0)
+    no_repeat_ngram: int = Field(ge=0, le=64)
 
 
 class Settings(_Section):
@@ -161,15 +163,27 @@ def load_settings(config_file: Path | str | None = None) -> LoadedSettings:
         if env_name in os.environ:
             values.setdefault(section, {})[key] = os.environ[env_name]
             sources[f"{section}.{key}"] = f"env {env_name}"
+    return LoadedSettings(settings=_validate(values, sources), sources=sources, files=tuple(files))
+
+
+def packaged_settings() -> Settings:
+    """The packaged defaults alone (`default.toml`, without the user's config or environment):
+    the base of a pack checked on its own."""
+    values: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
+    _merge_file(values, sources, DEFAULT_CONFIG, "default")
+    return _validate(values, sources)
+
+
+def _validate(values: dict[str, dict[str, Any]], sources: dict[str, str]) -> Settings:
     try:
-        settings = Settings.model_validate(values)
+        return Settings.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
         dotted = ".".join(str(p) for p in err["loc"])
         where = sources.get(dotted, "default")
         where = "packaged defaults" if where == "default" else where
         raise AssistantError(f"setting {dotted} from {where}: {err['msg']}") from None
-    return LoadedSettings(settings=settings, sources=sources, files=tuple(files))
 
 
 def settings_rows(loaded: LoadedSettings) -> list[dict[str, Any]]:

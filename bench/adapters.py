@@ -28,7 +28,7 @@ NEW_TOKENS = 96
 
 
 def decode_speed(handle, bank, name: str | None, input_ids) -> float:
-    options = GenerationOptions(
+    options = GenerationOptions.plain(
         max_new_tokens=NEW_TOKENS, extra={"min_new_tokens": NEW_TOKENS}, repetition_penalty=1.0
     )
     stats = GenerationStats()

@@ -160,7 +160,10 @@ def main() -> None:
         first_ms.append(answer.timings.first_token_ms)
         answer_tps.append(answer.timings.tokens_per_s)
         config = router.handle(answer.pack).config
-        options = GenerationOptions.from_settings(config.generation, max_new_tokens=args.max_tokens)
+        # the raw baseline prefills the whole prompt: no reuse of the system turn's cache
+        options = GenerationOptions.from_settings(
+            config.generation, max_new_tokens=args.max_tokens, reuse_system_prefix=False
+        )
         stats = GenerationStats()
         for _ in stream_chat(base, built[-1], options, stats=stats):
             pass

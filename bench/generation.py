@@ -122,7 +122,7 @@ def main() -> None:
 
     loaded = load_settings()
     handle = load_base_model(loaded)
-    options = GenerationOptions(
+    options = GenerationOptions.plain(
         max_new_tokens=NEW_TOKENS,
         temperature=0.0,
         repetition_penalty=1.0,

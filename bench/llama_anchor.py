@@ -114,7 +114,7 @@ def assistant_side(loaded, packs, jobs, new_tokens: int, adapter: bool) -> list[
     base = load_base_model(loaded)
     bank = bank_for(base)
     by_name = {p.name: p for p in packs}
-    options = GenerationOptions(
+    options = GenerationOptions.plain(
         max_new_tokens=new_tokens,
         repetition_penalty=1.0,
         reuse_system_prefix=True,
@@ -160,7 +160,7 @@ def backend_side(loaded, packs, jobs, warm_jobs, new_tokens: int) -> dict[str, l
 
     def run(name: str, messages, cold: bool) -> dict:
         adapter = engine.load_adapter(by_name[name])
-        options = GenerationOptions(
+        options = GenerationOptions.plain(
             max_new_tokens=new_tokens,
             repetition_penalty=1.0,
             reuse_system_prefix=not cold,

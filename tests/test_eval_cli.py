@@ -121,9 +121,8 @@ def test_calibrate_write_moves_the_threshold_in_pack_toml(tmp_path, monkeypatch,
     domains = _packs_at(tmp_path, monkeypatch, ["penguin-wood"], copy=True)
     toml = domains / "penguin-wood" / "pack.toml"
     original = toml.read_text()
-    toml.write_text(
-        original.replace("decline_threshold = 0.30", f"decline_threshold = {start}  # mine")
-    )
+    mine = f"[retrieval]\ndecline_threshold = {start}  # mine\n"
+    toml.write_text(original.replace("[retrieval]\n", mine))
     qa = _write_jsonl(
         tmp_path / "qa.jsonl",
         [
@@ -144,7 +143,7 @@ def test_calibrate_write_moves_the_threshold_in_pack_toml(tmp_path, monkeypatch,
     assert (new < start) if direction == "down" else (new > start)
     assert f"decline_threshold = {new}  # mine\n" in toml.read_text()
     # Nothing else in the file changed.
-    assert toml.read_text().replace(f"{new}  # mine", "0.30") == original
+    assert toml.read_text().replace(f"decline_threshold = {new}  # mine\n", "") == original
     assert (PROJECT_ROOT / "domains/penguin-wood/pack.toml").read_text() == original
 
 

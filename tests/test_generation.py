@@ -10,7 +10,7 @@ from assistant.runtime.adapters import bank_for
 from assistant.runtime.generation import GenerationOptions, GenerationStats
 from assistant.runtime.torch_engine import encode_chat, generate_kwargs, stream_chat
 
-GREEDY = GenerationOptions(max_new_tokens=48, temperature=0.0, repetition_penalty=1.0)
+GREEDY = GenerationOptions.plain(max_new_tokens=48, temperature=0.0, repetition_penalty=1.0)
 
 
 def ask(question: str) -> list[dict[str, str]]:
@@ -49,7 +49,7 @@ def test_stream_concatenation_equals_the_plain_generate_answer(base_model) -> No
 def test_cancel_from_another_thread_stops_early(base_model) -> None:
     cancel = threading.Event()
     stats = GenerationStats()
-    options = GenerationOptions(max_new_tokens=200, temperature=0.0)
+    options = GenerationOptions.plain(max_new_tokens=200, temperature=0.0)
     pieces = []
     for piece in stream_chat(
         base_model, ask("Write a long story about a dragon."), options, cancel=cancel, stats=stats
@@ -64,7 +64,9 @@ def test_cancel_from_another_thread_stops_early(base_model) -> None:
 
 def test_closing_the_iterator_frees_the_generator(base_model) -> None:
     stream = stream_chat(
-        base_model, ask("Count from one to one hundred."), GenerationOptions(max_new_tokens=200)
+        base_model,
+        ask("Count from one to one hundred."),
+        GenerationOptions.plain(max_new_tokens=200),
     )
     next(stream)
     stream.close()  # must not hang, and the next generation runs normally
@@ -73,7 +75,7 @@ def test_closing_the_iterator_frees_the_generator(base_model) -> None:
 
 
 def test_sampling_follows_the_settings(base_model) -> None:
-    options = GenerationOptions(max_new_tokens=24, temperature=1.2, top_p=0.95)
+    options = GenerationOptions.plain(max_new_tokens=24, temperature=1.2, top_p=0.95)
     torch.manual_seed(1)
     first = "".join(stream_chat(base_model, ask("Say something about cats."), options))
     torch.manual_seed(2)
@@ -97,7 +99,7 @@ def test_the_not_covered_reply_starts_only_when_the_model_is_sure_enough(base_mo
     assert 0.05 < chance < 0.98, chance
 
     def reply(min_prob: float) -> str:
-        options = GenerationOptions(max_new_tokens=12, repetition_penalty=1.0,
+        options = GenerationOptions.plain(max_new_tokens=12, repetition_penalty=1.0,
                                     decline_min_prob=min_prob)  # fmt: skip
         return "".join(stream_chat(base_model, messages, options))
 
@@ -112,7 +114,7 @@ def test_no_run_of_tokens_repeats_within_an_answer_but_the_prompt_can_be_copied(
     base_model,
 ) -> None:
     def answer(question: str, size: int) -> tuple[list[int], str]:
-        options = GenerationOptions(max_new_tokens=60, repetition_penalty=1.0,
+        options = GenerationOptions.plain(max_new_tokens=60, repetition_penalty=1.0,
                                     no_repeat_ngram=size)  # fmt: skip
         text = "".join(stream_chat(base_model, ask(question), options))
         return base_model.tokenizer.encode(text, add_special_tokens=False), text

@@ -131,14 +131,14 @@ def test_the_token_limit_and_cancel_stop_generation(router) -> None:
     engine = engine_for(router.loaded, CONTEXT_TOKENS)
     ids = chat_token_ids(engine.tokenizer, [{"role": "user", "content": "Count to fifty."}])
     stats = GenerationStats()
-    options = GenerationOptions(max_new_tokens=12, extra={"min_new_tokens": 12})
+    options = GenerationOptions.plain(max_new_tokens=12, extra={"min_new_tokens": 12})
     text = "".join(stream_tokens(engine, ids, options, adapter=None, stats=stats))
     assert text and stats.new_tokens == 12 and stats.finish_reason == "length"
 
     cancel = threading.Event()
     stats = GenerationStats()
     pieces = stream_tokens(
-        engine, ids, GenerationOptions(max_new_tokens=200), adapter=None, cancel=cancel,
+        engine, ids, GenerationOptions.plain(max_new_tokens=200), adapter=None, cancel=cancel,
         stats=stats,
     )  # fmt: skip
     next(pieces)

@@ -286,6 +286,19 @@ def test_global_defaults_fill_unset_keys(pack: DomainPack, monkeypatch: pytest.M
     assert load_pack_config(pack, loaded).retrieval.k == 3
 
 
+def test_a_pack_that_sets_nothing_gets_the_global_generation_settings(
+    pack: DomainPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.settings import load_settings
+
+    monkeypatch.setenv("ASSISTANT_NO_REPEAT_NGRAM", "5")
+    loaded = load_settings()
+    assert load_pack_config(pack, loaded).generation == loaded.settings.generation
+    replace_in(pack.pack_toml, "[generation]\n", "[generation]\nmax_new_tokens = 99\n")
+    generation = load_pack_config(pack, loaded).generation
+    assert generation == loaded.settings.generation.model_copy(update={"max_new_tokens": 99})
+
+
 def test_overlap_must_be_below_chunk(pack: DomainPack) -> None:
     replace_in(
         pack.pack_toml, "[retrieval]\n", "[retrieval]\nchunk_tokens = 50\nchunk_overlap = 50\n"

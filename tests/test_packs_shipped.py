@@ -3,9 +3,11 @@ of problems (file:line: message)."""
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
-from assistant.packs.format import load_pack_config
+from assistant.packs.format import PackConfig, load_pack_config
 from assistant.packs.locate import DomainPack, project_domains_dir
 from assistant.packs.validation import validate_pack
 
@@ -43,3 +45,27 @@ def test_shipped_adapter_matches_its_pack(pack: DomainPack, settings) -> None:
     info = adapter_info(pack, load_pack_config(pack), settings)
     assert info["trained"], f"{pack.name} ships no adapter"
     assert info["stale"] is None, info["stale"]
+
+
+IDENTITY = ("name", "title", "description", "persona", "scope", "decline_message")
+
+
+@pytest.mark.skipif(not SHIPPED, reason="domains/ holds no packs yet")
+@pytest.mark.parametrize("pack", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_pack_toml_sets_only_what_differs_from_the_defaults(pack: DomainPack) -> None:
+    """A default repeated in a pack.toml would hide a later change of the default."""
+    data = tomllib.loads(pack.pack_toml.read_text("utf-8"))
+    defaults = PackConfig.model_validate({key: data[key] for key in IDENTITY}).model_dump()
+    repeated = [
+        f"{section}.{key}"
+        for section, body in data.items()
+        if isinstance(body, dict)
+        for key, value in body.items()
+        if defaults[section][key] == value
+    ]
+    repeated += [
+        key
+        for key, value in data.items()
+        if key not in IDENTITY and not isinstance(value, dict) and defaults[key] == value
+    ]
+    assert not repeated, f"{pack.pack_toml} repeats the defaults of {repeated}"

@@ -14,7 +14,7 @@ QUESTIONS = ["What is the capital of France?", "Name three primary colours."]
 
 def _answer(handle, question: str, reuse: bool) -> str:
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
-    options = GenerationOptions(max_new_tokens=24, reuse_system_prefix=reuse)
+    options = GenerationOptions.plain(max_new_tokens=24, reuse_system_prefix=reuse)
     return "".join(stream_tokens(handle, encode_chat(handle, messages), options))
 
 

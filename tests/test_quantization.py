@@ -16,7 +16,7 @@ from assistant.runtime.generation import GenerationOptions
 from assistant.runtime.models import load_base_model
 from assistant.runtime.torch_engine import stream_chat
 
-GREEDY = GenerationOptions(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0)
+GREEDY = GenerationOptions.plain(max_new_tokens=24, temperature=0.0, repetition_penalty=1.0)
 
 
 def _load(quantize: str):
@@ -128,7 +128,7 @@ def test_fp16_weights_answer_exactly_as_float32() -> None:
     _, handle = _load("fp16")
     _, float32 = _load("none")
     question = [{"role": "user", "content": "How do I keep a sourdough starter alive?"}]
-    options = GenerationOptions(max_new_tokens=40, temperature=0.0, repetition_penalty=1.0)
+    options = GenerationOptions.plain(max_new_tokens=40, temperature=0.0, repetition_penalty=1.0)
     # with no model given, stream_chat answers with the base alone (adapters switched off)
     assert "".join(stream_chat(handle, question, options)) == "".join(
         stream_chat(float32, question, options)

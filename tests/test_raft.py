@@ -15,7 +15,6 @@ from assistant.training.raft import (
     cap_declines,
     contains_fact,
     insert_citation,
-    quote_first,
 )
 
 # A fake index (a stand-in for the FAISS/BM25 index) is used here: these tests check the data
@@ -163,33 +162,6 @@ def test_each_round_draws_its_own_passages() -> None:
     first, second = examples[:12], examples[12:]
     draws = [(ex.right_included, ex.right_number) for ex in first]
     assert draws != [(ex.right_included, ex.right_number) for ex in second]
-
-
-def test_quote_first_opens_with_the_visible_fact_sentence_verbatim() -> None:
-    passage = (
-        "# Gluing\n\nPenguin wood is oily. Glue within 8 hours of final jointing or planing,"
-        " or the surface glazes. Clamp for 24 hours."
-    )
-    shown = "Glue within 8 hours of final jointing or planing, or the surface glazes. Clamp"
-    reply = "Glue it within 8 hours of jointing. Safety reminder: wear gloves."
-    target = quote_first(reply, passage, shown, ["8 hours"], 2)
-    assert target == (
-        "Glue within 8 hours of final jointing or planing, or the surface glazes [2]."
-        " Safety reminder: wear gloves."
-    )
-    # a fact sentence the prompt does not show is never quoted: fall back to the reply
-    assert quote_first(reply, passage, "Penguin wood is oily.", ["8 hours"], 1) == (
-        "Glue it within 8 hours of jointing [1]. Safety reminder: wear gloves."
-    )
-
-
-def test_quote_first_targets_come_from_the_pack_setting() -> None:
-    plain = config(p=1.0)
-    training = plain.training.model_copy(update={"targets": "quote_first"})
-    quoting = plain.model_copy(update={"training": training})
-    example = build_example(line(), quoting, FakeIndex([RIGHT, *DISTRACTORS]), random.Random(1))
-    # the passage's sentence verbatim and cited, then the reply's fact-free sentence
-    assert example.completion == (f"{RIGHT.text.rstrip('.')} [{example.right_number}]. Work fast.")
 
 
 def test_style_repeat_repeats_the_examples_the_style_check_applies_to() -> None:

@@ -143,18 +143,23 @@ def test_in_pack_decline_for_a_question_far_from_the_docs(router: Router, base_m
 
 
 def _copy_pack(name: str, parent: Path, **retrieval: float) -> object:
-    """A copy of a shipped pack and its built index under `parent`, with retrieval settings
-    replaced (only the numbers of existing keys)."""
+    """A copy of a shipped pack and its built index under `parent`, with `[retrieval]` keys
+    set (the shipped pack.toml holds only what differs from the defaults, so a key may be new)."""
     source = next(p for p in list_packs() if p.name == name)
     shutil.copytree(
         source.root, parent / "domains" / name, ignore=shutil.ignore_patterns("adapter")
     )
     shutil.copytree(source.index_dir, parent / "indexes" / name)
     toml = parent / "domains" / name / "pack.toml"
-    lines = []
-    for line in toml.read_text("utf-8").splitlines():
-        key = line.split("=")[0].strip()
-        lines.append(f"{key} = {retrieval[key]}" if key in retrieval else line)
+    lines = [
+        line
+        for line in toml.read_text("utf-8").splitlines()
+        if line.split("=")[0].strip() not in retrieval
+    ]
+    if "[retrieval]" not in lines:
+        lines.append("[retrieval]")
+    at = lines.index("[retrieval]") + 1
+    lines[at:at] = [f"{key} = {value}" for key, value in retrieval.items()]
     toml.write_text("\n".join(lines) + "\n", "utf-8")
     return pack_at(parent / "domains" / name)
 

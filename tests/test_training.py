@@ -29,8 +29,9 @@ def trained_pack(tmp_path_factory, settings):
         shutil.copy(SHIPPED / "docs" / name, root / "docs" / name)
     toml = (SHIPPED / "pack.toml").read_text()
     toml = toml.replace('name = "penguin-wood"', 'name = "tiny-wood"')
-    toml = toml.replace("batch_size = 4", "batch_size = 2").replace("passages = 3", "passages = 1")
-    toml = toml.replace("max_length = 640", "max_length = 384")
+    small = "[training]\nbatch_size = 2\npassages = 1\nmax_length = 384\n"
+    assert toml.count("[training]\n") == 1
+    toml = toml.replace("[training]\n", small)
     (root / "pack.toml").write_text(toml)
     lines = [
         ln
@@ -128,7 +129,7 @@ def test_reply_only_loss_equals_the_models_own_loss(settings) -> None:
 
     from assistant.runtime.models import load_base_model, resolve_base_path
     from assistant.training.raft import TrainExample
-    from assistant.training.trainer import reply_only_loss, tokenize_example
+    from assistant.training.sft import reply_only_loss, tokenize_example
 
     tokenizer = load_base_model(settings).tokenizer
     model = AutoModelForCausalLM.from_pretrained(resolve_base_path(settings), dtype=torch.float32)

@@ -304,11 +304,7 @@ class Router:
                     f" (train one with `assistant train {pack.name}`)"
                 )
         draft.fields["adapter"] = adapter_name
-        options = GenerationOptions.from_settings(
-            config.generation,
-            max_new_tokens=max_tokens,
-            reuse_system_prefix=self.loaded.settings.generation.reuse_system_prefix,
-        )
+        options = GenerationOptions.from_settings(config.generation, max_new_tokens=max_tokens)
         tokenizer = self._tokenizer()
         budget = CONTEXT_TOKENS - options.max_new_tokens
         messages, trimmed = prompt_messages(

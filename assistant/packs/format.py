@@ -1,21 +1,41 @@
 """The domain pack file formats as typed models: `pack.toml`, `sft/train.jsonl` lines and
-`eval/qa.jsonl` lines, plus `load_pack_config`, which loads a pack's settings for use.
+`eval/qa.jsonl` lines; reading pack.toml (`check_pack_toml`, every problem with its line) and
+`load_pack_config`, which loads a pack's effective settings for use.
 
-Every section of pack.toml except the identity keys at the top has defaults; the retrieval and
-generation keys that also exist in the global settings default to the global values. Unknown keys
-are errors (a typo must not be silently ignored). Checking a whole pack, with every problem at
-once, lives in `assistant.packs.validation`.
+A pack's [retrieval] and [generation] tables are partial: each global setting of those sections
+that a pack leaves out takes the global value (`assistant.settings`, declared once there), so
+`config.generation` is the pack's effective `GenerationSettings`. The keys only a pack has
+(decline and route thresholds, passage words, [training], [style]...) are declared here with
+their defaults. Unknown keys are errors (a typo must not be silently ignored). Checking a whole
+pack (documents, examples, eval questions) lives in `assistant.packs.validation`.
 """
 
 from __future__ import annotations
 
+import re
+import tomllib
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from assistant.errors import AssistantError
 from assistant.packs.locate import DomainPack
-from assistant.settings import LoadedSettings
+from assistant.packs.problems import TOO_DEEP, Problem, pydantic_problems
+from assistant.settings import (
+    GenerationSettings,
+    LoadedSettings,
+    RetrievalSettings,
+    Settings,
+    packaged_settings,
+)
 
 # A string that must hold something other than whitespace.
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -28,10 +48,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PackRetrieval(_Strict):
-    k: int = Field(default=4, ge=1, le=50)
-    chunk_tokens: int = Field(default=200, ge=16, le=2048)
-    chunk_overlap: int = Field(default=30, ge=0, le=1024)
+class PackRetrieval(RetrievalSettings):
+    """The global retrieval settings (a pack may set each) and the keys only a pack has."""
+
     decline_threshold: float = Field(default=0.30, ge=-1.0, le=1.0)
     route_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
     # Each passage in a prompt is cut to the words that best match the question (0: whole).
@@ -42,15 +61,6 @@ class PackRetrieval(_Strict):
         if self.chunk_overlap >= self.chunk_tokens:
             raise ValueError("chunk_overlap must be smaller than chunk_tokens")
         return self
-
-
-class PackGeneration(_Strict):
-    max_new_tokens: int = Field(default=200, ge=1, le=4096)
-    temperature: float = Field(default=0.0, ge=0.0, le=5.0)
-    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
-    repetition_penalty: float = Field(default=1.05, ge=1.0, le=3.0)
-    decline_min_prob: float = Field(default=0.5, ge=0.0, le=1.0)
-    no_repeat_ngram: int = Field(default=8, ge=0, le=64)
 
 
 class PackTraining(_Strict):
@@ -74,9 +84,6 @@ class PackTraining(_Strict):
     # model sees them, and a training set that was a third refusals taught the adapter to
     # refuse in-scope questions too.
     decline_share: float = Field(default=0.05, ge=0.0, le=10.0)
-    # Answer targets: "rewrite" keeps the written reply (citation after its fact sentence);
-    # "quote_first" opens it with the passage's own fact sentences, verbatim and cited.
-    targets: Literal["rewrite", "quote_first"] = "rewrite"
     # Answer examples that the pack's [style] check applies to appear this many times per
     # epoch: a style shown by a third of the examples (penguin wood's safety reminders) is
     # learned for a third of the answers.
@@ -111,7 +118,8 @@ class PackAttribution(_Strict):
 
 
 class PackConfig(_Strict):
-    """The contents of a pack.toml."""
+    """A pack.toml with its effective retrieval and generation settings: validate it with the
+    global settings as `context={"settings": Settings}`, else the packaged defaults apply."""
 
     name: Text
     title: Text
@@ -120,12 +128,20 @@ class PackConfig(_Strict):
     scope: Text
     decline_message: Text
     answer_mode: AnswerMode = "generate"
-    retrieval: PackRetrieval = Field(default_factory=PackRetrieval)
-    generation: PackGeneration = Field(default_factory=PackGeneration)
+    retrieval: PackRetrieval
+    generation: GenerationSettings
     training: PackTraining = Field(default_factory=PackTraining)
     style: PackStyle = Field(default_factory=PackStyle)
     adapter: PackAdapter = Field(default_factory=PackAdapter)
     attribution: PackAttribution = Field(default_factory=PackAttribution)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_global_settings(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        settings = (info.context or {}).get("settings") or packaged_settings()
+        return over_global_settings(data, settings)
 
 
 Role = Literal["system", "user", "assistant"]
@@ -174,36 +190,101 @@ class EvalLine(BaseModel):
         return self
 
 
-def apply_global_defaults(data: dict[str, Any], loaded: LoadedSettings | None) -> dict[str, Any]:
-    """A copy of raw pack.toml data whose missing retrieval/generation keys take global values."""
-    if loaded is None:
-        return data
+def over_global_settings(data: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """A copy of raw pack.toml data whose [retrieval] and [generation] are the global sections
+    with the pack's own keys applied on top."""
     merged = dict(data)
     for section in ("retrieval", "generation"):
         body = merged.get(section, {})
-        if not isinstance(body, dict):
-            continue
-        body = dict(body)
-        global_values = getattr(loaded.settings, section).model_dump()
-        model = PackRetrieval if section == "retrieval" else PackGeneration
-        for key, value in global_values.items():
-            if key in model.model_fields:
-                body.setdefault(key, value)
-        merged[section] = body
+        if isinstance(body, dict):
+            merged[section] = {**getattr(settings, section).model_dump(), **body}
     return merged
 
 
-def load_pack_config(pack: DomainPack, loaded: LoadedSettings | None = None) -> PackConfig:
-    """The pack's validated pack.toml; missing retrieval/generation keys take the values of
-    `loaded` (the global settings) when given. Raises AssistantError naming file, line and key."""
-    from assistant.packs.validation import check_pack_toml
+# ----------------------------------------------------------------------------- reading pack.toml
 
-    data, problems = check_pack_toml(pack)
+_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)\s*=""")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """`section.key` (or `key` at the top) -> 1-based line where it is set; a table -> its line.
+
+    A light scan, good enough to point at the line of a well-formed file's key; multi-line
+    strings are skipped so their contents are never taken for keys.
+    """
+    lines: dict[str, int] = {}
+    section = ""
+    in_multiline: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if in_multiline:
+            if raw.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+        if match := _TABLE.match(raw):
+            section = match.group(1).strip().strip("\"'")
+            lines.setdefault(section, number)
+            continue
+        if match := _KEY.match(raw):
+            key = match.group(1).strip("\"'")
+            lines.setdefault(f"{section}.{key}" if section else key, number)
+            rest = raw[match.end() :]
+            for quote in ('"""', "'''"):
+                if rest.count(quote) % 2 == 1:
+                    in_multiline = quote
+    return lines
+
+
+def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    match = re.search(r"at line (\d+)", str(exc))
+    return int(match.group(1)) if match else getattr(exc, "lineno", None)
+
+
+def check_pack_toml(
+    pack: DomainPack, settings: Settings | None = None
+) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The raw pack.toml data (None if unreadable) and the problems found in it, its partial
+    sections checked on top of `settings` (default: the packaged defaults)."""
+    file = str(pack.pack_toml)
+    try:
+        raw = pack.pack_toml.read_bytes()
+    except FileNotFoundError:
+        return None, [Problem(file, None, None, "pack.toml is missing: every pack needs one")]
+    except OSError as exc:
+        return None, [Problem(file, None, None, f"cannot read pack.toml: {exc.strerror}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        message = f"not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8"
+        return None, [Problem(file, line, None, message)]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return None, [Problem(file, _toml_error_line(exc), None, f"not valid TOML: {exc}")]
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        return None, [Problem(file, None, None, TOO_DEEP)]
+    line_of = _key_lines(text)
+    problems: list[Problem] = []
+    try:
+        PackConfig.model_validate(data, context={"settings": settings})
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(exc, file, line_of))
+    name = data.get("name")
+    if isinstance(name, str) and name != pack.root.name:
+        message = f"name {name!r} must equal the pack's folder name {pack.root.name!r}"
+        problems.append(Problem(file, line_of.get("name"), "name", message))
+    return (None if problems else data), problems
+
+
+def load_pack_config(pack: DomainPack, loaded: LoadedSettings | None = None) -> PackConfig:
+    """The pack's validated pack.toml; the retrieval/generation keys it leaves out take the
+    values of `loaded` (the global settings), else the packaged defaults. Raises
+    AssistantError naming file, line and key."""
+    settings = loaded.settings if loaded is not None else packaged_settings()
+    data, problems = check_pack_toml(pack, settings)
     if problems or data is None:
         first = problems[0]
         more = f" (and {len(problems) - 1} more; run `assistant pack validate {pack.name}`)"
         raise AssistantError(f"{first}{more if len(problems) > 1 else ''}")
-    try:
-        return PackConfig.model_validate(apply_global_defaults(data, loaded))
-    except Exception as exc:  # global values out of a pack's range: name the pack file
-        raise AssistantError(f"{pack.pack_toml}: {exc}") from None
+    return PackConfig.model_validate(data, context={"settings": settings})

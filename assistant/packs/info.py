@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from assistant.errors import AssistantError
+from assistant.packs.fingerprint import data_hash
 from assistant.packs.format import PackConfig, load_pack_config
 from assistant.packs.locate import DomainPack
 from assistant.settings import LoadedSettings
@@ -59,11 +60,14 @@ def adapter_info(
     stale = []
     if trained and loaded is not None and base and base != loaded.settings.models.base_model:
         stale.append(f"trained on {base}, configured base is {loaded.settings.models.base_model}")
-    if trained and config is not None and info.get("data_hash") and pack.sft_file.is_file():
-        from assistant.training.trainer import data_hash
-
-        if info["data_hash"] != data_hash(pack, config):
-            stale.append("examples or training settings changed since training")
+    if (
+        trained
+        and config is not None
+        and info.get("data_hash")
+        and pack.sft_file.is_file()
+        and info["data_hash"] != data_hash(pack, config)
+    ):
+        stale.append("examples or training settings changed since training")
     return {
         "trained": trained,
         "base_model": base or None,

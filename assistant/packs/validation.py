@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from html import unescape
 from html.parser import HTMLParser
@@ -22,130 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from assistant.packs.format import EvalLine, PackConfig, SftLine
+from assistant.packs.format import EvalLine, SftLine, check_pack_toml
 from assistant.packs.locate import DomainPack
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a pack: where (file, JSONL/TOML line, TOML key) and what."""
-
-    file: str
-    line: int | None
-    key: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        key = f" [{self.key}]" if self.key else ""
-        return f"{where}:{key} {self.message}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# ----------------------------------------------------------------------------- pack.toml
-
-TOO_DEEP = "nested too deeply to read (hundreds of arrays or tables inside each other)"
-
-_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_\-]+)\s*=""")
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """`section.key` (or `key` at the top) -> 1-based line where it is set; a table -> its line.
-
-    A light scan, good enough to point at the line of a well-formed file's key; multi-line
-    strings are skipped so their contents are never taken for keys.
-    """
-    lines: dict[str, int] = {}
-    section = ""
-    in_multiline: str | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if in_multiline:
-            if raw.count(in_multiline) % 2 == 1:
-                in_multiline = None
-            continue
-        if match := _TABLE.match(raw):
-            section = match.group(1).strip().strip("\"'")
-            lines.setdefault(section, number)
-            continue
-        if match := _KEY.match(raw):
-            key = match.group(1).strip("\"'")
-            lines.setdefault(f"{section}.{key}" if section else key, number)
-            rest = raw[match.end() :]
-            for quote in ('"""', "'''"):
-                if rest.count(quote) % 2 == 1:
-                    in_multiline = quote
-    return lines
-
-
-def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
-    match = re.search(r"at line (\d+)", str(exc))
-    return int(match.group(1)) if match else getattr(exc, "lineno", None)
-
-
-def _pydantic_problems(
-    exc: ValidationError, file: str, line_of: dict[str, int] | None = None, line: int | None = None
-) -> list[Problem]:
-    problems = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        key = ".".join(loc) or None
-        if error["type"] == "extra_forbidden":
-            message = f"unknown key {key!r}"
-        elif error["type"] == "missing":
-            message = f"missing required key {key!r}"
-        elif error["type"] == "string_too_short" and error.get("input", None) is not None:
-            message = f"{key} must not be empty"
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            if key:
-                message = f"{key}: {message}"
-        where = line
-        if line_of is not None and key:
-            # The key's own line, else its table's line, else the first key of the path.
-            for candidate in (key, ".".join(loc[:2]), loc[0]):
-                if candidate in line_of:
-                    where = line_of[candidate]
-                    break
-        problems.append(Problem(file, where, key, message))
-    return problems
-
-
-def check_pack_toml(pack: DomainPack) -> tuple[dict[str, Any] | None, list[Problem]]:
-    """The raw pack.toml data (None if unreadable) and the problems found in it."""
-    file = str(pack.pack_toml)
-    try:
-        raw = pack.pack_toml.read_bytes()
-    except FileNotFoundError:
-        return None, [Problem(file, None, None, "pack.toml is missing: every pack needs one")]
-    except OSError as exc:
-        return None, [Problem(file, None, None, f"cannot read pack.toml: {exc.strerror}")]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        message = f"not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8"
-        return None, [Problem(file, line, None, message)]
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return None, [Problem(file, _toml_error_line(exc), None, f"not valid TOML: {exc}")]
-    except RecursionError:  # tomllib recurses once per nested array or inline table
-        return None, [Problem(file, None, None, TOO_DEEP)]
-    line_of = _key_lines(text)
-    problems: list[Problem] = []
-    try:
-        PackConfig.model_validate(data)
-    except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, file, line_of))
-    name = data.get("name")
-    if isinstance(name, str) and name != pack.root.name:
-        message = f"name {name!r} must equal the pack's folder name {pack.root.name!r}"
-        problems.append(Problem(file, line_of.get("name"), "name", message))
-    return (None if problems else data), problems
-
+from assistant.packs.problems import TOO_DEEP, Problem, pydantic_problems
 
 # ----------------------------------------------------------------------------- documents
 
@@ -278,7 +155,7 @@ def _check_lines(
                 try:
                     rows.append((number, model.model_validate(value)))
                 except ValidationError as exc:
-                    problems.extend(_pydantic_problems(exc, file, line=number))
+                    problems.extend(pydantic_problems(exc, file, line=number))
     except OSError as exc:
         problems.append(Problem(file, None, None, f"cannot read: {exc.strerror}"))
     return rows, problems

@@ -40,13 +40,17 @@ class GenerationStats:
 
 @dataclass
 class GenerationOptions:
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 0.9
-    repetition_penalty: float = 1.0
-    reuse_system_prefix: bool = False
-    decline_min_prob: float = 0.0
-    no_repeat_ngram: int = 0
+    """How one reply is decoded. The answer path builds it from a pack's effective
+    `GenerationSettings` (`from_settings`: the settings' one set of defaults); `plain()` is
+    decoding without the answer path's rules, for tests and benchmarks of the model itself."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    reuse_system_prefix: bool
+    decline_min_prob: float
+    no_repeat_ngram: int
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -54,6 +58,21 @@ class GenerationOptions:
         values = settings.model_dump()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @classmethod
+    def plain(cls, max_new_tokens: int, **overrides: Any) -> GenerationOptions:
+        """Greedy, no repetition penalty, no decline margin, no n-gram ban, no reused system
+        turn; `overrides` change any of these."""
+        values: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "temperature": 0.0,
+            "top_p": 1.0,
+            "repetition_penalty": 1.0,
+            "reuse_system_prefix": False,
+            "decline_min_prob": 0.0,
+            "no_repeat_ngram": 0,
+        }
+        return cls(**{**values, **overrides})
 
 
 class TokenQueue:

@@ -19,7 +19,6 @@ from typing import Any
 
 from assistant.answering.prompts import (
     NOT_COVERED,
-    SENTENCE_BREAK,
     PromptPassage,
     build_messages,
     trim_passage,
@@ -63,35 +62,6 @@ def insert_citation(reply: str, facts: Sequence[str], number: int) -> str:
     cut = match.start() if match else len(sentence)
     parts[best] = f"{sentence[:cut]} [{number}]{sentence[cut:]}"
     return "".join(parts)
-
-
-def quote_first(reply: str, passage: str, shown: str, facts: Sequence[str], number: int) -> str:
-    """The reply rewritten to open with the passage's own sentences that hold the facts,
-    verbatim and cited, followed by the reply's sentences that carry no fact (its voice: advice,
-    safety reminders, referrals). Only sentences the prompt shows (`shown`, the trimmed
-    passage) are quoted, headings never. A small model learns to copy a span it can see far
-    more reliably than to paraphrase it."""
-    visible = " ".join(shown.split())
-    sentences = (" ".join(s.split()) for s in SENTENCE_BREAK.split(passage))
-    evidence = [
-        sentence
-        for sentence in sentences
-        if not sentence.startswith("#")
-        and sentence in visible
-        and any(contains_fact(sentence, f) for f in facts)
-    ]
-    if not evidence:
-        return insert_citation(reply, facts, number)
-    quote = " ".join(evidence)
-    match = re.search(r"[.!?;:]+[\"')*]*$", quote)
-    cut = match.start() if match else len(quote)
-    cited = f"{quote[:cut]} [{number}]."
-    rest = [
-        sentence
-        for sentence in _SENTENCE_END.split(reply.strip())
-        if not any(contains_fact(sentence, f) for f in facts)
-    ]
-    return " ".join([cited, *rest])
 
 
 def _passage(hit: Any) -> PromptPassage:
@@ -144,16 +114,11 @@ def build_example(
     words = config.retrieval.passage_words
     shown = trim_passage(right.text, question, words) if right is not None else ""
 
-    def target(number: int) -> str:
-        if config.training.targets == "quote_first" and line.facts:
-            return quote_first(reply, right.text, shown, line.facts, number)
-        return insert_citation(reply, line.facts, number)
-
     if include_right:
         passages.append(_passage(right))
         rng.shuffle(passages)
         right_number = passages.index(_passage(right)) + 1
-        completion = target(right_number)
+        completion = insert_citation(reply, line.facts, right_number)
     elif kind == "answer":
         completion = NOT_COVERED
     else:
@@ -172,7 +137,7 @@ def build_example(
         passages.pop(drop)
         if right_number is not None and drop + 1 < right_number:
             right_number -= 1
-            completion = target(right_number)
+            completion = insert_citation(reply, line.facts, right_number)
         messages = build_messages(config.persona, question, passages, history, words)
     return TrainExample(messages, completion, kind, include_right, right_number, question)
 

@@ -67,7 +67,7 @@ def test_eval_runner_reports_a_deep_line(tmp_path: Path) -> None:
 
 def test_training_reads_a_line_validate_accepts(pack: DomainPack) -> None:
     from assistant.packs.validation import validate_pack
-    from assistant.training.trainer import read_sft_lines
+    from assistant.training.chat_data import read_sft_lines
 
     rows = [json.loads(line) for line in pack.sft_file.read_text("utf-8").splitlines()]
     rows[0]["messages"][1]["content"] += " A line\u2028separator."

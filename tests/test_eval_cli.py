@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.cli import commands  # noqa: F401  (registers the subcommands)
-from assistant.cli.app import cli
+from assistant.cli import cli
 from assistant.packs.locate import PROJECT_ROOT
 
 PENGUIN = {

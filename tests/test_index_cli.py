@@ -9,8 +9,7 @@ import pytest
 from click.testing import CliRunner
 from index_helpers import FIXTURES, make_pack
 
-from assistant.cli import commands  # noqa: F401  (registers the commands)
-from assistant.cli.app import cli
+from assistant.cli import cli
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 import click
 from rich.console import Console
 
-from assistant.cli.app import Context, cli, pass_context
+from assistant.cli.context import Context, pass_context
 from assistant.errors import AssistantError
 
 
@@ -30,7 +30,7 @@ def read_question(question: str | None) -> str:
     return question
 
 
-@cli.command()
+@click.command()
 @click.argument("arguments", nargs=-1, metavar="[PACK] QUESTION")
 @click.option("--auto", is_flag=True, help="Let the router pick the pack (or decline).")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON (no streaming).")

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from assistant.cli.app import Context, cli, pass_context
+from assistant.cli.context import Context, pass_context
 from assistant.errors import AssistantError
 
 HELP = """Evaluate PACK on its eval/qa.jsonl (or --qa FILE), the router on a file (--auto), or
@@ -46,7 +46,7 @@ assistant eval diabetes --calibrate --write
 """
 
 
-@cli.command(name="eval", help=HELP)
+@click.command(name="eval", help=HELP)
 @click.argument("pack", required=False)
 @click.option("--qa", "qa_file", type=click.Path(path_type=Path), help="Eval file (JSONL).")
 @click.option("--auto", is_flag=True, help="Let the router pick the pack; lines need 'domain'.")

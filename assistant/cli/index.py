@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from assistant.cli.app import Context, cli, pass_context
+from assistant.cli.context import Context, pass_context
 from assistant.errors import AssistantError
 from assistant.packs.locate import find_pack
 
@@ -62,7 +62,7 @@ def _print_report(report: Any, as_json: bool) -> None:
         click.echo(f"  skipped {skipped.path}: {skipped.reason}")
 
 
-@cli.group()
+@click.group()
 def index() -> None:
     """Build and search a pack's knowledge index (FAISS + BM25 over its docs/ folder)."""
 

@@ -11,10 +11,8 @@ from typing import Any
 import click
 
 from assistant.cli.commands import COMMANDS
-from assistant.cli.context import Context
+from assistant.cli.context import INTERRUPTED_EXIT, Context
 from assistant.errors import AssistantError
-
-INTERRUPTED_EXIT = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
 
 
 class AssistantGroup(click.Group):

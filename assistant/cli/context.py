@@ -1,4 +1,5 @@
-"""Per-invocation state the subcommands share: the --config file and the settings it gives."""
+"""What the subcommands share: the per-invocation state (the --config file and the settings it
+gives) and the exit code of an interrupted run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 import click
 
 from assistant.settings import LoadedSettings, load_settings
+
+INTERRUPTED_EXIT = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
 
 
 class Context:

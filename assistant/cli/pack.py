@@ -210,8 +210,8 @@ def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
             chunk_overlap=retrieval.chunk_overlap,
         )
         report = index.add_docs([domain.docs_dir])
-    except AssistantError as exc:
-        raise AssistantError(
+    except AssistantError as exc:  # keeps its type, so its exit code (3 damaged, 4 missing)
+        raise type(exc)(
             f"pack created in {domain.root}, but indexing failed: {exc}; fix it and index again"
         ) from None
     return f"indexed: {report.summary()}, {report.chunks_total} chunks"

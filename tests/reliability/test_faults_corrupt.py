@@ -167,7 +167,7 @@ def test_unreadable_manifest_in_stats_points_at_rebuild(pack: DomainPack) -> Non
     manifest = live(pack) / store.MANIFEST
     manifest.write_bytes(b"\x00" * 40)
     result = run("index", "stats", "kb")
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 3, result.output  # damaged data
     assert len(result.stderr.strip().splitlines()) == 1
     assert f"damaged: {manifest} cannot be read" in result.stderr
     assert "run `assistant index rebuild kb`" in result.stderr

@@ -30,6 +30,25 @@ def read_question(question: str | None) -> str:
     return question
 
 
+def pack_and_question(
+    arguments: tuple[str, ...], auto: bool, no_rag: bool
+) -> tuple[str | None, str | None]:
+    """The PACK and QUESTION arguments (None: the router picks / read stdin), or a usage error."""
+    if len(arguments) > 2:
+        raise AssistantError('too many arguments: quote the question, assistant ask PACK "..."')
+    if auto or (no_rag and len(arguments) <= 1):
+        if len(arguments) == 2:
+            raise AssistantError("--auto picks the pack itself: give only the question")
+        return None, (arguments[0] if arguments else None)
+    if len(arguments) == 2:
+        return arguments[0], arguments[1]
+    if len(arguments) == 1 and not sys.stdin.isatty():
+        return arguments[0], None
+    raise AssistantError(
+        'give a pack and a question: assistant ask PACK "question" (or --auto "question")'
+    )
+
+
 @click.command()
 @click.argument("arguments", nargs=-1, metavar="[PACK] QUESTION")
 @click.option("--auto", is_flag=True, help="Let the router pick the pack (or decline).")
@@ -67,20 +86,7 @@ def ask(
     from assistant.answering.answers import Answer
     from assistant.answering.router import Router
 
-    if len(arguments) > 2:
-        raise AssistantError('too many arguments: quote the question, assistant ask PACK "..."')
-    if auto or (no_rag and len(arguments) <= 1):
-        pack, question = None, (arguments[0] if arguments else None)
-        if len(arguments) == 2:
-            raise AssistantError("--auto picks the pack itself: give only the question")
-    elif len(arguments) == 2:
-        pack, question = arguments
-    elif len(arguments) == 1 and not sys.stdin.isatty():
-        pack, question = arguments[0], None
-    else:
-        raise AssistantError(
-            'give a pack and a question: assistant ask PACK "question" (or --auto "question")'
-        )
+    pack, question = pack_and_question(arguments, auto, no_rag)
     text = read_question(question)
     loaded = ctx.settings
     router = Router(loaded)

@@ -84,9 +84,7 @@ def eval_command(
     max_tokens: int,
     mode: str | None,
 ) -> None:
-    from assistant.answering.router import Router
     from assistant.evaluation.run import load_cases, sample_cases
-    from assistant.packs.locate import list_packs, pack_from_argument
 
     if sum([pack is not None, auto, all_packs]) != 1:
         raise AssistantError("give one of: a PACK, --auto --qa FILE, or --all")
@@ -97,16 +95,7 @@ def eval_command(
     if write and not calibrate:
         raise AssistantError("--write only goes with --calibrate")
     console = Console(stderr=True)
-    if pack is not None:
-        domain = pack_from_argument(pack)
-        router = Router(ctx.settings, packs=[domain])
-        targets = [(domain.name, domain.name, qa_file or domain.eval_file)]
-    elif auto:
-        router = Router(ctx.settings)
-        targets = [("auto", None, qa_file)]
-    else:
-        router = Router(ctx.settings)
-        targets = [(p.name, p.name, p.eval_file) for p in list_packs()]
+    router, targets = _router_and_targets(ctx, pack, auto, qa_file)
     jobs = []
     for name, target, path in targets:
         if not Path(path).is_file():
@@ -134,6 +123,21 @@ def eval_command(
     if interrupted:
         click.echo("interrupted: the metrics above cover the questions that finished", err=True)
         sys.exit(INTERRUPTED_EXIT)
+
+
+def _router_and_targets(ctx: Context, pack: str | None, auto: bool, qa_file: Path | None):
+    """The router, and (name, pack to expect or None for --auto, eval file) per evaluation."""
+    from assistant.answering.router import Router
+    from assistant.packs.locate import list_packs, pack_from_argument
+
+    if pack is not None:
+        domain = pack_from_argument(pack)
+        router = Router(ctx.settings, packs=[domain])
+        return router, [(domain.name, domain.name, qa_file or domain.eval_file)]
+    router = Router(ctx.settings)
+    if auto:
+        return router, [("auto", None, qa_file)]
+    return router, [(p.name, p.name, p.eval_file) for p in list_packs()]
 
 
 def _run(router, jobs, ablate: bool, max_tokens: int, mode: str | None, console: Console):

@@ -44,8 +44,7 @@ def seen_part(answer: dict) -> dict:
 def record(out: Path, packs: list[str], max_tokens: int | None, limit: int | None) -> None:
     from click.testing import CliRunner
 
-    import assistant.cli.commands  # noqa: F401  (registers the subcommands)
-    from assistant.cli.app import cli
+    from assistant.cli import cli
 
     runner = CliRunner()
     todo = questions(packs)

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.cli import commands  # noqa: F401  (registers the commands)
-from assistant.cli.app import cli
+from assistant.cli import cli
 
 ASSISTANT = Path(sys.executable).parent / "assistant"
 QUESTION = "How long does 50 mm penguin wood stock take in the kiln?"

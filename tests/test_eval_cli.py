@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.cli import commands  # noqa: F401  (registers the subcommands)
-from assistant.cli.app import cli
+from assistant.cli import cli
 from assistant.packs.locate import PROJECT_ROOT
 
 PENGUIN = {
@@ -59,7 +58,8 @@ def test_pack_eval_json_schema_and_malformed_line(tmp_path):
     result = _run(["eval", "penguin-wood", "--qa", str(qa), "--max-tokens", "8", "--json", "-"])
     assert result.exit_code == 0, result.output
     assert f"{qa}:2: not valid JSON" in result.stderr
-    data = json.loads(result.stdout[result.stdout.index("{") :])
+    data = json.loads(result.stdout)  # JSON alone on stdout; the table goes to stderr
+    assert "answer_fact_recall" in result.stderr
     assert data["pack"] == "penguin-wood" and data["n"] == 2
     assert data["problems"] == [{"line": 2, "message": data["problems"][0]["message"]}]
     metrics = data["metrics"]
@@ -87,7 +87,7 @@ def test_extractive_mode_quotes_the_facts_and_cites_the_source(tmp_path):
     qa = _write_jsonl(tmp_path / "qa.jsonl", [PENGUIN])
     result = _run(["eval", "penguin-wood", "--qa", str(qa), "--mode", "extractive", "--json", "-"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout[result.stdout.index("{") :])
+    data = json.loads(result.stdout)
     item = data["items"][0]
     assert "23 cold, windswept islands" in item["answer"]  # quoted verbatim from the passage
     assert data["metrics"]["answer_fact_recall"] > 0

@@ -9,8 +9,7 @@ import pytest
 from click.testing import CliRunner
 from index_helpers import FIXTURES, make_pack
 
-from assistant.cli import commands  # noqa: F401  (registers the commands)
-from assistant.cli.app import cli
+from assistant.cli import cli
 
 
 @pytest.fixture
@@ -72,3 +71,15 @@ def test_bad_input_is_one_line_exit_2(run, args: list[str], message: str) -> Non
     assert result.exit_code == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_damaged_index_is_one_line_exit_3_with_the_repair_command(run) -> None:
+    pack = make_pack("cli-pack")
+    assert run("index", "add-docs", "cli-pack", str(FIXTURES)).exit_code == 0
+    (manifest,) = pack.index_dir.rglob("manifest.json")
+    manifest.write_text('{"documents": 3, "chun')  # cut short, as by a full disk
+    result = run("index", "stats", "cli-pack")
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the index of pack 'cli-pack'")
+    assert "run `assistant index rebuild cli-pack`" in lines[0]

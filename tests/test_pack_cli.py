@@ -10,8 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 from test_pack_helpers import line_of, replace_in
 
-import assistant.cli.commands  # noqa: F401  (registers the subcommands)
-from assistant.cli.app import cli
+from assistant.cli import cli
 from assistant.packs.locate import user_packs_dir
 
 

@@ -1,5 +1,7 @@
 """The app in-process with a stand-in router (no models): loading state, crashes without
-tracebacks, message splitting and the 422 -> 400 override."""
+tracebacks, each library error type's HTTP status, message splitting and the 422 -> 400
+override. The damaged-index cases use the stand-in raising DamagedDataError (what the knowledge
+layer raises for a damaged index file), not a real damaged file."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.answering.answers import Answer, AnswerStream
+from assistant.errors import DamagedDataError, MissingDependencyError, NotFoundError, TooLargeError
 from assistant.server import create_app
-from assistant.server.app import ApiError, split_messages
+from assistant.server.errors import ApiError, without_paths
+from assistant.server.requests import split_messages
 from assistant.server.schemas import ChatMessage
 
 
@@ -78,6 +82,74 @@ def test_user_errors_from_the_router_are_400() -> None:
         response = client.post("/v1/ask", json={"pack": "diabetes", "question": " "})
         assert response.status_code == 400
         assert response.json()["error"]["message"] == "the question is empty"
+
+
+# What the index raises for a truncated file of a pack installed in the server's home folder.
+DAMAGED = DamagedDataError(
+    "the index of pack 'diabetes' is damaged: /srv/home/packs/diabetes/index/vectors.faiss is"
+    " truncated; run `assistant index rebuild diabetes` to rebuild it from /srv/home/docs"
+)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_damaged_data_is_500_with_the_repair_command_and_no_path(stream: bool) -> None:
+    with _client(FakeRouter(DAMAGED)) as client:
+        response = client.post("/v1/chat/completions", json={**CHAT, "stream": stream})
+        assert response.status_code == 500
+        error = response.json()["error"]
+        assert error["type"] == "server_error"
+        assert "run `assistant index rebuild diabetes`" in error["message"]
+        assert "/srv" not in response.text and "vectors.faiss" in error["message"]
+
+
+class FailsToLoad(FakeRouter):
+    def warm_up(self) -> None:
+        raise DAMAGED
+
+
+def test_a_damaged_index_at_startup_is_500_without_the_path() -> None:
+    with _client(FailsToLoad(), ready=False) as client:
+        client.app.state.service.load()
+        health = client.get("/health")
+        assert health.status_code == 500 and "/srv" not in health.text
+        response = client.post("/v1/ask", json={"pack": "diabetes", "question": "hi"})
+        assert response.status_code == 500 and "/srv" not in response.text
+        assert "assistant index rebuild diabetes" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotFoundError("no document docs/a.md in pack 'diabetes'"), 404),
+        (TooLargeError("the question is longer than 64 kB"), 413),
+        (MissingDependencyError("llama.cpp is not installed; pip install llama-cpp-python"), 503),
+    ],
+)
+def test_each_library_error_has_its_status(error: Exception, status: int) -> None:
+    with _client(FakeRouter(error)) as client:
+        response = client.post("/v1/ask", json={"pack": "diabetes", "question": "hi"})
+        assert response.status_code == status
+        assert response.json()["error"]["message"] == str(error)
+
+
+def test_an_unknown_pack_is_404_with_the_packs() -> None:
+    with _client(FakeRouter()) as client:
+        response = client.post("/v1/ask", json={"pack": "diabtes", "question": "hi"})
+        assert response.status_code == 404
+        error = response.json()["error"]
+        assert error["code"] == "model_not_found" and "auto, diabetes" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("cannot read /home/ann/x/manifest.json (cut)", "cannot read …/manifest.json (cut)"),
+        ("bad file 'C:\\Users\\ann\\x.gguf'", "bad file '…/x.gguf'"),
+        ("docs/a.md and/or https://example.org/x", "docs/a.md and/or https://example.org/x"),
+    ],
+)
+def test_without_paths(message: str, shown: str) -> None:
+    assert without_paths(message) == shown
 
 
 def test_key_from_api_key_option() -> None:

@@ -1,5 +1,6 @@
-"""The `assistant` command line: a click group whose subcommands live in sibling modules."""
+"""The `assistant` command line: the root click group (`app.py`) and its subcommands, one
+module per command family, listed in `commands.py`."""
 
-from assistant.cli.app import main
+from assistant.cli.app import cli, main
 
-__all__ = ["main"]
+__all__ = ["cli", "main"]

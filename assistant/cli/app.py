@@ -1,4 +1,5 @@
-"""The root command group, shared options and the one-line error handling."""
+"""The root command group: the --config option, the subcommands, and the one place where an
+error becomes a line on stderr and an exit code."""
 
 from __future__ import annotations
 
@@ -9,39 +10,25 @@ from typing import Any
 
 import click
 
+from assistant.cli.commands import COMMANDS
+from assistant.cli.context import INTERRUPTED_EXIT, Context
 from assistant.errors import AssistantError
-from assistant.settings import LoadedSettings, load_settings
-
-
-class Context:
-    """Per-invocation state: the config file given with --config; settings load lazily."""
-
-    def __init__(self, config_file: Path | None) -> None:
-        self.config_file = config_file
-        self._settings: LoadedSettings | None = None
-
-    @property
-    def settings(self) -> LoadedSettings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_file)
-        return self._settings
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 class AssistantGroup(click.Group):
-    """Turns AssistantError into one line on stderr and exit code 2; Ctrl-C into exit 130."""
+    """Turns an AssistantError into `error: <message>` on one stderr line and the error's exit
+    code (2 the user's mistake, 3 damaged data, 4 a missing dependency); Ctrl-C into 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AssistantError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(2)
+            message = " ".join(str(exc).splitlines())
+            click.secho(f"error: {message}", fg="red", err=True)
+            sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            sys.exit(INTERRUPTED_EXIT)
 
 
 class _StderrHandler(logging.Handler):
@@ -71,7 +58,9 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
     ctx.obj = Context(config_file)
 
 
-def main() -> None:
-    from assistant.cli import commands  # noqa: F401  (registers the subcommands)
+for _command in COMMANDS:
+    cli.add_command(_command)
 
+
+def main() -> None:
     cli()

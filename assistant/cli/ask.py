@@ -8,7 +8,7 @@ import sys
 import click
 from rich.console import Console
 
-from assistant.cli.app import Context, cli, pass_context
+from assistant.cli.context import Context, pass_context
 from assistant.errors import AssistantError
 
 
@@ -30,7 +30,26 @@ def read_question(question: str | None) -> str:
     return question
 
 
-@cli.command()
+def pack_and_question(
+    arguments: tuple[str, ...], auto: bool, no_rag: bool
+) -> tuple[str | None, str | None]:
+    """The PACK and QUESTION arguments (None: the router picks / read stdin), or a usage error."""
+    if len(arguments) > 2:
+        raise AssistantError('too many arguments: quote the question, assistant ask PACK "..."')
+    if auto or (no_rag and len(arguments) <= 1):
+        if len(arguments) == 2:
+            raise AssistantError("--auto picks the pack itself: give only the question")
+        return None, (arguments[0] if arguments else None)
+    if len(arguments) == 2:
+        return arguments[0], arguments[1]
+    if len(arguments) == 1 and not sys.stdin.isatty():
+        return arguments[0], None
+    raise AssistantError(
+        'give a pack and a question: assistant ask PACK "question" (or --auto "question")'
+    )
+
+
+@click.command()
 @click.argument("arguments", nargs=-1, metavar="[PACK] QUESTION")
 @click.option("--auto", is_flag=True, help="Let the router pick the pack (or decline).")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as JSON (no streaming).")
@@ -66,20 +85,7 @@ def ask(
     """
     from assistant.answering.router import Router
 
-    if len(arguments) > 2:
-        raise AssistantError('too many arguments: quote the question, assistant ask PACK "..."')
-    if auto or (no_rag and len(arguments) <= 1):
-        pack, question = None, (arguments[0] if arguments else None)
-        if len(arguments) == 2:
-            raise AssistantError("--auto picks the pack itself: give only the question")
-    elif len(arguments) == 2:
-        pack, question = arguments
-    elif len(arguments) == 1 and not sys.stdin.isatty():
-        pack, question = arguments[0], None
-    else:
-        raise AssistantError(
-            'give a pack and a question: assistant ask PACK "question" (or --auto "question")'
-        )
+    pack, question = pack_and_question(arguments, auto, no_rag)
     text = read_question(question)
     loaded = ctx.settings
     router = Router(loaded)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from assistant.cli.app import Context, cli, pass_context
+from assistant.cli.context import Context, pass_context
 
 
-@cli.command()
+@click.command()
 @click.argument("pack", required=False)
 @click.option("--max-tokens", type=click.IntRange(1, 4096), help="Most tokens in an answer.")
 @pass_context

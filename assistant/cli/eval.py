@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from assistant.cli.app import Context, cli, pass_context
-from assistant.errors import AssistantError
+from assistant.cli.context import INTERRUPTED_EXIT, Context, pass_context
+from assistant.errors import AssistantError, NotFoundError
 
 HELP = """Evaluate PACK on its eval/qa.jsonl (or --qa FILE), the router on a file (--auto), or
 every pack (--all). Lines: question, answer, source, facts, out_of_scope (and domain for
@@ -46,7 +46,7 @@ assistant eval diabetes --calibrate --write
 """
 
 
-@cli.command(name="eval", help=HELP)
+@click.command(name="eval", help=HELP)
 @click.argument("pack", required=False)
 @click.option("--qa", "qa_file", type=click.Path(path_type=Path), help="Eval file (JSONL).")
 @click.option("--auto", is_flag=True, help="Let the router pick the pack; lines need 'domain'.")
@@ -84,9 +84,7 @@ def eval_command(
     max_tokens: int,
     mode: str | None,
 ) -> None:
-    from assistant.answering.router import Router
     from assistant.evaluation.run import load_cases, sample_cases
-    from assistant.packs.locate import list_packs, pack_from_argument
 
     if sum([pack is not None, auto, all_packs]) != 1:
         raise AssistantError("give one of: a PACK, --auto --qa FILE, or --all")
@@ -97,32 +95,24 @@ def eval_command(
     if write and not calibrate:
         raise AssistantError("--write only goes with --calibrate")
     console = Console(stderr=True)
-    if pack is not None:
-        domain = pack_from_argument(pack)
-        router = Router(ctx.settings, packs=[domain])
-        targets = [(domain.name, domain.name, qa_file or domain.eval_file)]
-    elif auto:
-        router = Router(ctx.settings)
-        targets = [("auto", None, qa_file)]
-    else:
-        router = Router(ctx.settings)
-        targets = [(p.name, p.name, p.eval_file) for p in list_packs()]
+    router, targets = _router_and_targets(ctx, pack, auto, qa_file)
     jobs = []
     for name, target, path in targets:
         if not Path(path).is_file():
-            raise AssistantError(f"no eval file {path}: give one with --qa FILE")
+            raise NotFoundError(f"no eval file {path}: give one with --qa FILE")
         cases, problems = load_cases(path, auto=target is None)
         for p in problems:
             click.secho(f"{path}:{p.line}: {p.message} (skipped)", fg="yellow", err=True)
         jobs.append((name, target, sample_cases(cases, limit), problems))
 
+    tables = _tables(json_out == "-")
     if calibrate:
-        _calibrate(router, jobs, write, json_out)
+        _calibrate(router, jobs, write, json_out, tables)
         return
     results, interrupted = _run(router, jobs, ablate, max_tokens, mode, console)
     reports = [r for rs in results.values() for r in rs]
     for name, rs in results.items():
-        _print_metrics(name, rs)
+        _print_metrics(name, rs, tables)
     if json_out:
         data = reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports]
         _write_json(data, json_out)
@@ -132,7 +122,22 @@ def eval_command(
         click.echo(f"report: {write_report(results, report_dir)}", err=True)
     if interrupted:
         click.echo("interrupted: the metrics above cover the questions that finished", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED_EXIT)
+
+
+def _router_and_targets(ctx: Context, pack: str | None, auto: bool, qa_file: Path | None):
+    """The router, and (name, pack to expect or None for --auto, eval file) per evaluation."""
+    from assistant.answering.router import Router
+    from assistant.packs.locate import list_packs, pack_from_argument
+
+    if pack is not None:
+        domain = pack_from_argument(pack)
+        router = Router(ctx.settings, packs=[domain])
+        return router, [(domain.name, domain.name, qa_file or domain.eval_file)]
+    router = Router(ctx.settings)
+    if auto:
+        return router, [("auto", None, qa_file)]
+    return router, [(p.name, p.name, p.eval_file) for p in list_packs()]
 
 
 def _run(router, jobs, ablate: bool, max_tokens: int, mode: str | None, console: Console):
@@ -181,7 +186,7 @@ def _run(router, jobs, ablate: bool, max_tokens: int, mode: str | None, console:
     return results, False
 
 
-def _print_metrics(name: str, reports) -> None:
+def _print_metrics(name: str, reports, tables: Console) -> None:
     from assistant.evaluation.report import fmt
     from assistant.evaluation.run import METRIC_NAMES
 
@@ -193,7 +198,7 @@ def _print_metrics(name: str, reports) -> None:
         values = [r.metrics.get(metric) for r in reports]
         if any(v is not None for v in values):
             table.add_row(metric, *[fmt(v, metric) for v in values])
-    _out().print(table)
+    tables.print(table)
     confusion = reports[-1].confusion
     if confusion:
         routed = sorted({p for row in confusion.values() for p in row})
@@ -203,10 +208,10 @@ def _print_metrics(name: str, reports) -> None:
             grid.add_column(p, justify="right")
         for expected, row in sorted(confusion.items()):
             grid.add_row(expected, *[str(row.get(p, 0)) for p in routed])
-        _out().print(grid)
+        tables.print(grid)
 
 
-def _calibrate(router, jobs, write: bool, json_out: str | None) -> None:
+def _calibrate(router, jobs, write: bool, json_out: str | None, tables: Console) -> None:
     from assistant.evaluation.run import calibrate, write_thresholds
 
     changes = []
@@ -223,7 +228,7 @@ def _calibrate(router, jobs, write: bool, json_out: str | None) -> None:
             c.pack, c.key, f"{c.before:.3f}", after, f"{c.accuracy_before:.2f}",
             f"{c.accuracy_after:.2f}", f"{c.n_in_scope}/{c.n_out_of_scope}",
         )  # fmt: skip
-    _out().print(table)
+    tables.print(table)
     if not write and any(c.after != c.before for c in changes):
         click.echo("run again with --write to store the new thresholds in pack.toml", err=True)
     if json_out:
@@ -241,6 +246,7 @@ def _write_json(data, out: str) -> None:
         click.echo(f"wrote {out}", err=True)
 
 
-def _out() -> Console:
-    """stdout, at least 110 columns wide so tables are not cut when piped."""
-    return Console(width=max(Console().width, 110))
+def _tables(json_on_stdout: bool) -> Console:
+    """Where the tables go: stdout, or stderr when stdout carries the JSON (so `--json - | jq`
+    works); at least 110 columns wide so tables are not cut when piped."""
+    return Console(width=max(Console().width, 110), stderr=json_on_stdout)

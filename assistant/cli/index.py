@@ -13,8 +13,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from assistant.cli.app import Context, cli, pass_context
-from assistant.errors import AssistantError
+from assistant.cli.context import Context, pass_context
+from assistant.errors import DamagedDataError, NotFoundError
 from assistant.packs.locate import find_pack
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -62,7 +62,7 @@ def _print_report(report: Any, as_json: bool) -> None:
         click.echo(f"  skipped {skipped.path}: {skipped.reason}")
 
 
-@cli.group()
+@click.group()
 def index() -> None:
     """Build and search a pack's knowledge index (FAISS + BM25 over its docs/ folder)."""
 
@@ -89,7 +89,7 @@ def add_docs(
     """
     for path in paths:
         if not path.exists() and not path.is_symlink():
-            raise AssistantError(f"{path} does not exist; check the path and try again")
+            raise NotFoundError(f"{path} does not exist; check the path and try again")
     idx = _open(ctx, pack)
     with progress_bar(not as_json and sys.stderr.isatty(), "indexing") as progress:
         report = idx.add_docs(list(paths), include=include, exclude=exclude, progress=progress)
@@ -133,11 +133,9 @@ def stats(ctx: Context, pack: str, as_json: bool) -> None:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
     if not result.exists:
-        raise AssistantError(
-            f"pack {pack!r} has no index yet: run `assistant index rebuild {pack}`"
-        )
+        raise NotFoundError(f"pack {pack!r} has no index yet: run `assistant index rebuild {pack}`")
     if result.problem and result.problem.startswith("damaged"):
-        raise AssistantError(
+        raise DamagedDataError(
             f"the index of pack {pack!r} is {result.problem}; run `assistant index rebuild {pack}`"
         )
     click.echo(f"pack       {result.pack}")

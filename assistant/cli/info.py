@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from assistant import __version__
-from assistant.cli.app import Context, cli, pass_context
+from assistant.cli.context import Context, pass_context
 from assistant.settings import cache_dir, home_dir, settings_rows, user_config_file
 
 
-@cli.command()
+@click.command()
 def version() -> None:
     """Print the version of assistant and of its main libraries."""
     import importlib.metadata as md
@@ -28,7 +28,7 @@ def version() -> None:
             click.echo(f"  {package} not installed")
 
 
-@cli.command("config")
+@click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
 @pass_context
 def config_command(ctx: Context, as_json: bool) -> None:
@@ -58,7 +58,7 @@ def config_command(ctx: Context, as_json: bool) -> None:
         console.print(f"[bold]{name}[/]: {value}")
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_context
 def models(ctx: Context, as_json: bool) -> None:
@@ -112,7 +112,7 @@ def models(ctx: Context, as_json: bool) -> None:
     Console().print(table)
 
 
-@cli.command()
+@click.command()
 @click.option("--skip-indexes", is_flag=True, help="Only prepare the models.")
 @pass_context
 def setup(ctx: Context, skip_indexes: bool) -> None:

@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from assistant.cli.app import Context, cli, pass_context
+from assistant.cli.context import Context, pass_context
 from assistant.errors import AssistantError
 from assistant.packs.locate import DomainPack, list_packs, pack_from_argument
 
@@ -49,7 +49,7 @@ def _adapter_text(adapter: dict[str, Any]) -> str:
     return f"{text} (stale: {adapter['stale']})" if adapter.get("stale") else text
 
 
-@cli.group()
+@click.group()
 def pack() -> None:
     """Create, inspect, check and share domain packs."""
 
@@ -200,8 +200,8 @@ def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
     index = open_index(domain, ctx.settings)
     try:
         report = index.add_docs([domain.docs_dir])
-    except AssistantError as exc:
-        raise AssistantError(
+    except AssistantError as exc:  # keeps its type, so its exit code (3 damaged, 4 missing)
+        raise type(exc)(
             f"pack created in {domain.root}, but indexing failed: {exc}; fix it and index again"
         ) from None
     return f"indexed: {report.summary()}, {report.chunks_total} chunks"

@@ -10,11 +10,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from assistant.cli.app import Context, cli, pass_context
+from assistant.cli.context import Context, pass_context
 from assistant.packs.locate import pack_from_argument
 
 
-@cli.command()
+@click.command()
 @click.argument("pack")
 @click.option(
     "--dry-run", is_flag=True, help="Build the data and print examples, tokens and a time estimate."

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, NotFoundError
 from assistant.settings import home_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def pack_at(path: Path | str) -> DomainPack:
     """The pack in the folder `path` (any location); its folder name must be a valid pack name."""
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise AssistantError(f"{root} is not a folder; a pack is a folder with a pack.toml")
+        raise NotFoundError(f"{root} is not a folder; a pack is a folder with a pack.toml")
     root = root.resolve()
     check_name(root.name)
     return DomainPack(root.name, root)
@@ -117,7 +117,7 @@ def find_pack(name: str | Path) -> DomainPack:
     close = difflib.get_close_matches(name, list(packs), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     available = ", ".join(packs) or "none yet (create one with `assistant pack new NAME`)"
-    raise AssistantError(f"unknown pack {name!r}.{hint} Packs: {available}")
+    raise NotFoundError(f"unknown pack {name!r}.{hint} Packs: {available}")
 
 
 def pack_from_argument(argument: str) -> DomainPack:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from index_helpers import FIXTURES
 
-from assistant.knowledge import KnowledgeIndex, open_index
+from assistant.knowledge import KnowledgeIndex, index_stats, open_index
 from assistant.knowledge.types import IndexStats
-from assistant.packs.info import index_stats
 from assistant.packs.locate import DomainPack
 from assistant.packs.scaffold import create_pack
 

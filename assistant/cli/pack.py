@@ -59,9 +59,10 @@ def pack() -> None:
 @pass_context
 def list_command(ctx: Context, as_json: bool) -> None:
     """List the packs: documents, index chunks, adapter and evaluation questions."""
+    from assistant.knowledge import index_stats
     from assistant.packs.info import pack_summary
 
-    rows = [pack_summary(p, ctx.settings) for p in list_packs()]
+    rows = [pack_summary(p, ctx.settings, index_stats(p, ctx.settings)) for p in list_packs()]
     if as_json:
         _echo_json(rows)
         return
@@ -91,12 +92,13 @@ def list_command(ctx: Context, as_json: bool) -> None:
 @pass_context
 def show(ctx: Context, name: str, as_json: bool) -> None:
     """Everything about pack NAME: settings, counts, paths, adapter and validation."""
+    from assistant.knowledge import index_stats
     from assistant.packs.format import load_pack_config
     from assistant.packs.info import pack_summary
     from assistant.packs.validation import validate_pack
 
     domain = pack_from_argument(name)
-    summary = pack_summary(domain, ctx.settings)
+    summary = pack_summary(domain, ctx.settings, index_stats(domain, ctx.settings))
     problems = validate_pack(domain)
     config = None
     if summary["error"] is None:

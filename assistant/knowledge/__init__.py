@@ -6,7 +6,7 @@ report = idx.add_docs([Path("notes/")])
 hits = idx.search("how do I ...", k=5)
 """
 
-from assistant.knowledge.index import KnowledgeIndex, open_index
+from assistant.knowledge.index import KnowledgeIndex, index_stats, open_index
 from assistant.knowledge.loaders import LoadedDocument, SkipFile, load_document
 from assistant.knowledge.types import DocumentRecord, Hit, IndexReport, IndexStats
 from assistant.knowledge.walk import Skipped
@@ -20,6 +20,7 @@ __all__ = [
     "LoadedDocument",
     "SkipFile",
     "Skipped",
+    "index_stats",
     "load_document",
     "open_index",
 ]

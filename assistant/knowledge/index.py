@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.errors import AssistantError
 from assistant.knowledge import store
 from assistant.knowledge.config import COMMIT_CHUNKS, IndexConfig, pack_chunking
 from assistant.knowledge.embedding import Embedding
@@ -158,3 +159,17 @@ def open_index(
         commit_chunks=commit_chunks,
     )
     return KnowledgeIndex(config, embedder)
+
+
+def index_stats(pack: DomainPack, loaded: LoadedSettings) -> dict[str, int] | None:
+    """{"documents", "chunks"} of the pack's built index, or None when it is not built (or
+    cannot be read): for listings that must not fail on one broken pack."""
+    if not pack.index_dir.exists():
+        return None
+    try:
+        stats = open_index(pack, loaded).stats()
+    except (AssistantError, OSError):
+        return None
+    if not stats.exists:
+        return None
+    return {"documents": int(stats.documents), "chunks": int(stats.chunks)}

@@ -78,31 +78,17 @@ def adapter_info(
     }
 
 
-def index_stats(pack: DomainPack, loaded: LoadedSettings) -> dict[str, int] | None:
-    """{"documents", "chunks"} of the pack's built index, or None when it is not built (or
-    cannot be read)."""
-    if not pack.index_dir.exists():
-        return None
-    try:
-        from assistant.knowledge import open_index
-
-        stats = open_index(pack, loaded).stats()
-    except (AssistantError, OSError):
-        return None
-    if not stats.exists:
-        return None
-    return {"documents": int(stats.documents), "chunks": int(stats.chunks)}
-
-
-def pack_summary(pack: DomainPack, loaded: LoadedSettings) -> dict[str, Any]:
-    """One row of `assistant pack list`: never raises for a broken pack.toml (it says so)."""
+def pack_summary(
+    pack: DomainPack, loaded: LoadedSettings, index: dict[str, int] | None
+) -> dict[str, Any]:
+    """One row of `assistant pack list`: never raises for a broken pack.toml (it says so).
+    `index` is the built index's {"documents", "chunks"} (`knowledge.index_stats`), or None."""
     config: PackConfig | None = None
     error = None
     try:
         config = load_pack_config(pack, loaded)
     except AssistantError as exc:
         error = str(exc)
-    index = index_stats(pack, loaded)
     return {
         "name": pack.name,
         "title": config.title if config else None,

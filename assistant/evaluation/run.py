@@ -5,7 +5,7 @@ retrieval, answers, grounding, style, scope, routing and cost. Returns an `EvalR
     cases, problems = load_cases(pack.eval_file)
     report = evaluate(Router(load_settings()), cases, "penguin-wood", max_tokens=96)
 
-This module runs configurations (`evaluate` one, `ablate` the four of CONFIGS). The other parts
+This module runs one configuration (`evaluate`; the CLI loops over the four of CONFIGS). The other parts
 live in their own modules and are re-exported here, the one import site for callers: eval files
 in `cases`, scoring in `scoring` (text rules in `metrics`), result types in `results`, threshold
 calibration in `calibration`, the pack.toml edit in `toml_edit`; Markdown and charts in `report`.
@@ -27,7 +27,7 @@ from assistant.evaluation.toml_edit import set_toml_value
 
 __all__ = [
     "CONFIGS", "METRIC_NAMES", "EvalCase", "EvalItem", "EvalReport", "LineProblem", "Progress",
-    "ThresholdChange", "ablate", "aggregate", "calibrate", "confusion", "evaluate", "load_cases",
+    "ThresholdChange", "aggregate", "calibrate", "confusion", "evaluate", "load_cases",
     "sample_cases", "score_item", "set_toml_value", "write_thresholds",
 ]  # fmt: skip
 
@@ -105,14 +105,3 @@ def _pack_style(router: Any, pack: str | None) -> Style:
         return NO_STYLE
     s = router.handle(pack).config.style
     return (s.kind, s.marker, s.triggers)
-
-
-def ablate(router: Any, cases: Sequence[EvalCase], pack: str | None, **options: Any):
-    """The four configurations of CONFIGS, the full system last; stops early when interrupted."""
-    reports = []
-    for name, rag, adapter in CONFIGS:
-        report = evaluate(router, cases, pack, rag=rag, adapter=adapter, config=name, **options)
-        reports.append(report)
-        if report.interrupted:
-            break
-    return reports

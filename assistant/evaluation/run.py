@@ -5,8 +5,8 @@ retrieval, answers, grounding, style, scope, routing and cost. Returns an `EvalR
     cases, problems = load_cases(pack.eval_file)
     report = evaluate(Router(load_settings()), cases, "penguin-wood", max_tokens=96)
 
-This module runs one configuration (`evaluate`; the CLI loops over the four of CONFIGS). The other parts
-live in their own modules and are re-exported here, the one import site for callers: eval files
+This module runs one configuration (`evaluate`; the CLI loops over the four of CONFIGS). The
+other parts live in their own modules and are re-exported here, the one import site: eval files
 in `cases`, scoring in `scoring` (text rules in `metrics`), result types in `results`, threshold
 calibration in `calibration`, the pack.toml edit in `toml_edit`; Markdown and charts in `report`.
 Metric definitions: docs/eval/METRICS.md.

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.answering.answers import Answer, Source, Timings, check_citations
-from assistant.answering.prompts import PromptPassage, _terms, build_messages, says_not_covered
+from assistant.answering.prompts import PromptPassage, build_messages, says_not_covered
 from assistant.errors import AssistantError
 from assistant.packs.format import PackConfig, load_pack_config
 from assistant.packs.locate import DomainPack, find_pack, list_packs
 from assistant.settings import LoadedSettings
+from assistant.text import terms
 
 MAX_QUESTION_TOKENS = 1000
 CONTEXT_TOKENS = 4096  # prompt + answer budget; SmolLM2 allows 8192, the CPU makes less wise
@@ -166,7 +167,7 @@ class Router:
             for h, vector in zip(missing, vectors, strict=True):
                 h.description_vector = vector
         qvec = self._embed([question])[0]
-        words = _terms(question)
+        words = terms(question)
         scores: dict[str, float] = {}
         margins: dict[str, float] = {}
         for h in handles:
@@ -175,7 +176,7 @@ class Router:
             score = best + DESCRIPTION_WEIGHT * float(h.description_vector @ qvec)
             if words:
                 found = set().union(
-                    *(_terms(x.text) for x in h.index.bm25_search(question, k=LEXICAL_PASSAGES))
+                    *(terms(x.text) for x in h.index.bm25_search(question, k=LEXICAL_PASSAGES))
                 )
                 score -= LEXICAL_WEIGHT * (1 - len(words & found) / len(words))
             scores[h.pack.name] = round(score, 4)
@@ -364,7 +365,7 @@ class Router:
         config, pack = handle.config, handle.pack
         adapter_name = None
         if use_adapter:
-            if (pack.adapter_dir / "adapter_model.safetensors").is_file():
+            if pack.adapter_weights.is_file():
                 adapter_name = self.load_adapter(pack)
             else:
                 notices.append(

@@ -17,17 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.answering.prompts import (
-    NOT_COVERED,
-    SENTENCE_BREAK,
-    PromptPassage,
-    build_messages,
-    trim_passage,
-)
+from assistant.answering.prompts import NOT_COVERED, PromptPassage, build_messages, trim_passage
 from assistant.evaluation.metrics import style_applies
 from assistant.packs.format import PackConfig, SftLine
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+from assistant.text import clauses, fact_in, sentence_spans, sentences
 
 
 @dataclass(frozen=True)
@@ -42,27 +35,18 @@ class TrainExample:
     question: str
 
 
-def normalize(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def contains_fact(text: str, fact: str) -> bool:
-    return normalize(fact) in normalize(text)
-
-
 def insert_citation(reply: str, facts: Sequence[str], number: int) -> str:
     """Put `[number]` at the end of the sentence that carries the most facts (the first
     sentence when none does), before its closing punctuation."""
-    # Split keeping the breaks: numbered steps and clause lines keep their own lines.
-    parts = re.split(f"({_SENTENCE_END.pattern})", reply.strip())
-    sentences = range(0, len(parts), 2)
-    scores = {i: sum(contains_fact(parts[i], f) for f in facts) for i in sentences}
-    best = max(sentences, key=lambda i: (scores[i], -i))
-    sentence = parts[best]
-    match = re.search(r"[.!?]+[\"')]*$", sentence)
-    cut = match.start() if match else len(sentence)
-    parts[best] = f"{sentence[:cut]} [{number}]{sentence[cut:]}"
-    return "".join(parts)
+    # The citation goes into the text as it is: numbered steps and clause lines keep their lines.
+    text = reply.strip()
+    spans = sentence_spans(text) or [(0, len(text))]
+    scores = [sum(fact_in(f, text[start:end]) for f in facts) for start, end in spans]
+    best = max(range(len(spans)), key=lambda i: (scores[i], -i))
+    start, end = spans[best]
+    match = re.search(r"[.!?]+[\"')]*$", text[start:end])
+    cut = start + match.start() if match else end
+    return f"{text[:cut]} [{number}]{text[cut:]}"
 
 
 def quote_first(reply: str, passage: str, shown: str, facts: Sequence[str], number: int) -> str:
@@ -72,13 +56,12 @@ def quote_first(reply: str, passage: str, shown: str, facts: Sequence[str], numb
     passage) are quoted, headings never. A small model learns to copy a span it can see far
     more reliably than to paraphrase it."""
     visible = " ".join(shown.split())
-    sentences = (" ".join(s.split()) for s in SENTENCE_BREAK.split(passage))
+    # The passage is cut into the pieces trimming works with, so each quoted one was shown.
+    pieces = (" ".join(piece.split()) for piece in clauses(passage))
     evidence = [
-        sentence
-        for sentence in sentences
-        if not sentence.startswith("#")
-        and sentence in visible
-        and any(contains_fact(sentence, f) for f in facts)
+        piece
+        for piece in pieces
+        if not piece.startswith("#") and piece in visible and any(fact_in(f, piece) for f in facts)
     ]
     if not evidence:
         return insert_citation(reply, facts, number)
@@ -87,9 +70,7 @@ def quote_first(reply: str, passage: str, shown: str, facts: Sequence[str], numb
     cut = match.start() if match else len(quote)
     cited = f"{quote[:cut]} [{number}]."
     rest = [
-        sentence
-        for sentence in _SENTENCE_END.split(reply.strip())
-        if not any(contains_fact(sentence, f) for f in facts)
+        sentence for sentence in sentences(reply) if not any(fact_in(f, sentence) for f in facts)
     ]
     return " ".join([cited, *rest])
 
@@ -108,8 +89,8 @@ def right_passage(index: Any, line: SftLine, question: str) -> Any | None:
         candidates += index.document_chunks(line.source)
     if not candidates:
         return None
-    best = max(candidates, key=lambda h: sum(contains_fact(h.text, f) for f in line.facts))
-    if line.facts and not any(contains_fact(best.text, f) for f in line.facts):
+    best = max(candidates, key=lambda h: sum(fact_in(f, h.text) for f in line.facts))
+    if line.facts and not any(fact_in(f, best.text) for f in line.facts):
         return None
     return best
 
@@ -138,7 +119,7 @@ def build_example(
     distractors = [
         h
         for h in index.search(question, k=wanted + 8)
-        if h.path != line.source and not any(contains_fact(h.text, f) for f in line.facts)
+        if h.path != line.source and not any(fact_in(f, h.text) for f in line.facts)
     ]
     chosen = distractors[: wanted - 1 if include_right else wanted]
     passages = [_passage(h) for h in chosen]
@@ -160,7 +141,7 @@ def build_example(
         completion = NOT_COVERED
     else:
         completion = reply
-    if include_right and line.facts and not any(contains_fact(shown, f) for f in line.facts):
+    if include_right and line.facts and not any(fact_in(f, shown) for f in line.facts):
         # Trimming (the same as at answer time) cut the answer out: the model will not see it.
         # Either leave the example out, or (the first adapters) teach the honest reply that
         # the passages do not cover the question.

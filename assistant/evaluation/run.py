@@ -475,11 +475,11 @@ def calibrate(router: Any, cases: Sequence[EvalCase], pack: str | None) -> list[
 
 def set_toml_value(path: Path, section: str, key: str, value: float) -> None:
     """Set `key = value` in `[section]` of a TOML file with a minimal text edit (comments,
-    order and formatting elsewhere kept), written atomically (temp file, fsync, rename)."""
-    import os
+    order and formatting elsewhere kept), written atomically (`fsio.atomic_write_text`)."""
     import re
-    import tempfile
     import tomllib
+
+    from assistant.fsio import atomic_write_text
 
     text = Path(path).read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
@@ -509,17 +509,7 @@ def set_toml_value(path: Path, section: str, key: str, value: float) -> None:
         raise AssistantError(f"{path}: editing {key} would break the file ({exc})") from None
     if parsed.get(section, {}).get(key) != float(rendered):
         raise AssistantError(f"{path}: could not set [{section}] {key}; edit it by hand")
-    fd, tmp = tempfile.mkstemp(prefix=".pack.toml.", dir=Path(path).parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(new_text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, Path(path).stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(Path(path), new_text)
 
 
 def write_thresholds(router: Any, changes: Sequence[ThresholdChange]) -> None:

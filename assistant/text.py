@@ -53,24 +53,33 @@ def fact_in(fact: str, text: str) -> bool:
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*")
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """The (start, end) offsets of the sentences of `text`, blank ones left out; the text
-    between two spans is what separates them (spaces, line breaks)."""
-    spans = []
-    for match in _SENTENCE.finditer(text):
-        start, end = match.span()
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            spans.append((start, end))
-    return spans
-
-
 def sentences(text: str) -> list[str]:
-    """The sentences of `text`, each with its runs of whitespace made one space."""
-    return [" ".join(text[start:end].split()) for start, end in sentence_spans(text)]
+    """The sentences of `text`, each with its runs of whitespace made one space; blank ones
+    are left out."""
+    found = (" ".join(match.group(0).split()) for match in _SENTENCE.finditer(text))
+    return [sentence for sentence in found if sentence]
+
+
+# Training replies (`training.raft`) break only where . ! ? meet whitespace. Their clauses quote
+# with an ellipsis ('"... (collectively, "Software") ..." What it means: ...'), where `sentences`
+# would end a sentence, and the citation belongs after the explanation, not inside the quote:
+# with `sentences`, 38 of the 193 contracts replies with facts would be cited inside a quote.
+_REPLY_BREAK = re.compile(r"(?<=[.!?])\s+")
+
+
+def reply_sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The (start, end) offsets of the sentences of a written reply, as `text` holds them (an
+    empty text is one empty sentence)."""
+    spans, start = [], 0
+    for gap in _REPLY_BREAK.finditer(text):
+        spans.append((start, gap.start()))
+        start = gap.end()
+    return [*spans, (start, len(text))]
+
+
+def reply_sentences(text: str) -> list[str]:
+    """The sentences of a written reply, as written (line breaks inside them kept)."""
+    return [text[start:end] for start, end in reply_sentence_spans(text)]
 
 
 # Passage trimming (`answering.prompts.trim_passage`) grows a window of these pieces within a

@@ -3,7 +3,7 @@ the sentence and clause splitters, and the term set."""
 
 from __future__ import annotations
 
-from assistant.text import clauses, fact_in, sentence_spans, sentences, terms
+from assistant.text import clauses, fact_in, reply_sentences, sentences, terms
 
 
 def test_fact_in_ignores_case_punctuation_and_line_breaks() -> None:
@@ -40,9 +40,16 @@ def test_sentences_end_at_stops_and_line_breaks_but_not_inside_numbers_or_names(
         "Done?",
         "yes",
     ]
-    short = "  One.  Two  "
-    assert [short[a:b] for a, b in sentence_spans(short)] == ["One.", "Two"]
-    assert sentences(" \n ") == []
+    assert sentences("  One.  Two  ") == ["One.", "Two"] and sentences(" \n ") == []
+
+
+def test_a_reply_sentence_keeps_its_quote_and_its_lines() -> None:
+    reply = 'What it says: "the Software ..." What it means: it is licensed.\nRisk: none. Ask.'
+    assert reply_sentences(reply) == [
+        'What it says: "the Software ..." What it means: it is licensed.',
+        "Risk: none.",
+        "Ask.",
+    ]
 
 
 def test_clauses_also_break_after_semicolons_and_colons() -> None:

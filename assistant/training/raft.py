@@ -6,7 +6,8 @@ documents fill up to the pack's passage count; the passages are shuffled and num
 target reply cites the right passage's number after the sentence that carries the facts. Without
 the right passage the target says the documents do not cover the question. Decline and
 no-passage examples keep their written reply. Prompts come from `prompts.build_messages`, the
-same function the router uses at answer time.
+same function the router uses at answer time; a fact is found in a text by `text.fact_in`, the
+rule eval scores answers by.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from assistant.answering.prompts import NOT_COVERED, PromptPassage, build_messages, trim_passage
 from assistant.evaluation.metrics import style_applies
 from assistant.packs.format import PackConfig, SftLine
-from assistant.text import clauses, fact_in, sentence_spans, sentences
+from assistant.text import clauses, fact_in, reply_sentence_spans, reply_sentences
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def insert_citation(reply: str, facts: Sequence[str], number: int) -> str:
     sentence when none does), before its closing punctuation."""
     # The citation goes into the text as it is: numbered steps and clause lines keep their lines.
     text = reply.strip()
-    spans = sentence_spans(text) or [(0, len(text))]
+    spans = reply_sentence_spans(text)
     scores = [sum(fact_in(f, text[start:end]) for f in facts) for start, end in spans]
     best = max(range(len(spans)), key=lambda i: (scores[i], -i))
     start, end = spans[best]
@@ -70,7 +71,9 @@ def quote_first(reply: str, passage: str, shown: str, facts: Sequence[str], numb
     cut = match.start() if match else len(quote)
     cited = f"{quote[:cut]} [{number}]."
     rest = [
-        sentence for sentence in sentences(reply) if not any(fact_in(f, sentence) for f in facts)
+        sentence
+        for sentence in reply_sentences(reply.strip())
+        if not any(fact_in(f, sentence) for f in facts)
     ]
     return " ".join([cited, *rest])
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
+from assistant.fsio import atomic_write_text
 from assistant.settings import home_dir
 
 SCHEMA = """
@@ -241,11 +242,8 @@ class History:
         text = self.to_markdown(conversation_id)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path(folder) / f"conversation-{conversation_id}-{stamp}.md"
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            atomic_write_text(path, text)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise AssistantError(f"cannot write {path}: {exc.strerror}") from None
         return path

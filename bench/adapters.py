@@ -46,7 +46,7 @@ def main() -> None:
     loaded = load_settings()
     handle = load_base_model(loaded)
     bank = bank_for(handle)
-    packs = [p for p in list_packs() if (p.adapter_dir / "adapter_model.safetensors").is_file()]
+    packs = [p for p in list_packs() if p.adapter_weights.is_file()]
     if not packs:
         raise SystemExit("no trained adapters: run `assistant train PACK` first")
 

@@ -169,7 +169,7 @@ def main() -> None:
             pass
         raw_tps.append(stats.decode_tokens_per_s)
         raw_first_ms.append(stats.first_token_s * 1000)
-        if (router.handle(answer.pack).pack.adapter_dir / "adapter_model.safetensors").is_file():
+        if router.handle(answer.pack).pack.adapter_weights.is_file():
             with_adapter = router.answer(question, answer.pack, max_tokens=args.max_tokens)
             if with_adapter.adapter:
                 adapter_tps.append(with_adapter.timings.tokens_per_s)

@@ -26,13 +26,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKS = ("contracts", "diabetes", "penguin-wood", "support")
 
-# The worker runs inside either tree. The stream API changed between commits (it used to end
-# with the Answer as its last item; now it is an AnswerStream with `.answer`), so the worker
-# accepts both.
+# The worker runs inside either tree. Between commits the router moved (assistant.router ->
+# assistant.answering.router; the old name is tried first, since the venv's editable install
+# would otherwise supply a missing module from this checkout) and the stream API changed (it
+# used to end with the Answer as its last item; now it is an AnswerStream with `.answer`), so
+# the worker accepts both.
 WORKER = r"""
 import json, sys, time
 from assistant.settings import load_settings
-from assistant.answering.router import Router
+try:
+    from assistant.router import Router
+except ImportError:
+    from assistant.answering.router import Router
 router = Router(load_settings())
 router.warm_up()
 for line in sys.stdin:

@@ -67,13 +67,13 @@ def speed(router, questions, max_tokens: int) -> dict:
 
 
 def recall(router, questions, max_tokens: int) -> tuple[float, list[str]]:
-    from assistant.evaluation.metrics import fact_present
+    from assistant.text import fact_in
 
     found, total, texts = 0, 0, []
     for pack, case in questions:
         answer = router.answer(case.question, pack, max_tokens=max_tokens, mode="generate")
         texts.append(answer.answer)
-        found += sum(fact_present(fact, answer.answer) for fact in case.facts)
+        found += sum(fact_in(fact, answer.answer) for fact in case.facts)
         total += len(case.facts)
     return found / max(1, total), texts
 

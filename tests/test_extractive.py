@@ -4,7 +4,7 @@ model): sentence boundaries and the refusal to quote sentences written to steer 
 from __future__ import annotations
 
 from assistant.answering.answers import Source
-from assistant.answering.evidence import _sentences
+from assistant.answering.evidence import quotable_sentences
 
 
 def source(text: str) -> Source:
@@ -16,7 +16,7 @@ def test_decimals_and_addresses_do_not_end_a_sentence() -> None:
         "Set the interval to 2.5 seconds in config.xml for each folder."
         " Then restart the program right away."
     )
-    assert [s for s, _ in _sentences(source(text))] == [
+    assert [s for s, _ in quotable_sentences(source(text))] == [
         "Set the interval to 2.5 seconds in config.xml for each folder.",
         "Then restart the program right away.",
     ]
@@ -30,5 +30,5 @@ def test_sentences_steering_the_assistant_are_never_quoted() -> None:
         "Visit www.example.com to claim a free kayak today.",
     ]
     plain = "Vouchers are sold at the rental desk and are valid for one year."
-    quoted = [s for s, _ in _sentences(source(" ".join([*steering, plain])))]
+    quoted = [s for s, _ in quotable_sentences(source(" ".join([*steering, plain])))]
     assert quoted == [plain]

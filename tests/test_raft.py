@@ -9,11 +9,11 @@ import pytest
 
 from assistant.answering.prompts import NOT_COVERED, PromptPassage, build_messages
 from assistant.packs.format import PackConfig, SftLine
+from assistant.text import fact_in
 from assistant.training.raft import (
     build_example,
     build_training_set,
     cap_declines,
-    contains_fact,
     insert_citation,
 )
 
@@ -104,7 +104,7 @@ def test_distractor_only_prompts_never_leak_the_answer() -> None:
         ex = build_example(line(), config(p=0.5), index, rng)
         if not ex.right_included:
             user = ex.prompt[-1]["content"]
-            assert not contains_fact(user.split("Question:")[0], "8 hours")
+            assert not fact_in("8 hours", user.split("Question:")[0])
             assert "Glue within" not in user
             assert ex.completion == NOT_COVERED
 

@@ -9,9 +9,8 @@ from typing import Any
 
 from assistant.answering.answers import Source
 from assistant.answering.prompts import NOT_COVERED
+from assistant.text import bm25_tokenize, sentences
 
-# A sentence ends at . ! ? followed by a space or the end; "evil.example/x" or "3.5" go on.
-_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*")
 MIN_WORDS = 5
 # Texts -> their normalised vectors, one row each (the router's embedder).
 Embed = Callable[[list[str]], Any]
@@ -37,13 +36,9 @@ def _quotable(sentence: str) -> bool:
     )
 
 
-def _sentences(source: Source) -> list[tuple[str, int]]:
-    found = []
-    for match in _SENTENCE.finditer(source.text):
-        sentence = " ".join(match.group(0).split())
-        if _quotable(sentence):
-            found.append((sentence, source.number))
-    return found
+def quotable_sentences(source: Source) -> list[tuple[str, int]]:
+    """The sentences of a passage that may be quoted, each with the passage's number."""
+    return [(sentence, source.number) for sentence in sentences(source.text) if _quotable(sentence)]
 
 
 # Weight of the BM25 score (scaled to 0..1 over the candidates) next to the cosine: the
@@ -55,9 +50,8 @@ def _lexical_scores(question: str, texts: list[str]) -> list[float]:
     import bm25s
 
     retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False),
-                    show_progress=False)  # fmt: skip
-    query = bm25s.tokenize([question], stopwords="en", return_ids=False, show_progress=False)[0]
+    retriever.index(bm25_tokenize(texts), show_progress=False)
+    query = bm25_tokenize([question])[0]
     scores = [float(x) for x in retriever.get_scores(query)] if query else [0.0] * len(texts)
     top = max(scores, default=0.0)
     return [x / top if top > 0 else 0.0 for x in scores]
@@ -66,7 +60,7 @@ def _lexical_scores(question: str, texts: list[str]) -> list[float]:
 def best_sentences(embed: Embed, question: str, sources: list[Source], count: int) -> list:
     """The `count` sentences of the passages that best answer the question (embedder cosine
     plus scaled BM25), in the order they appear."""
-    candidates = [s for source in sources for s in _sentences(source)]
+    candidates = [s for source in sources for s in quotable_sentences(source)]
     if not candidates:
         return []
     texts = [text for text, _ in candidates]

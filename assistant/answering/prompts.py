@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 # The fixed "not covered" reply is defined beside the decline margin that holds it back.
 from assistant.runtime.processors import NOT_COVERED as NOT_COVERED
+from assistant.text import clauses, terms
 
 RULES = (
     "Answer the question using only the numbered passages. Cite the passage you use as [1], [2]. "
@@ -90,24 +91,6 @@ def build_messages(
     return messages
 
 
-_WORD = re.compile(r"[a-z0-9]+")
-SENTENCE_BREAK = re.compile(r"(?<=[.!?;:])\s+|\n+")
-_STOP_WORDS = """
-    a an the and or of to in on for with at by from is are was were be been it its this
-    that these those what which who whom how why when where do does did can could should
-    would will i you your my we our they their he she his her me us them not no yes if
-    as so than then about into over under up down out there here have has had any all
-    some more most
-"""
-_STOP = frozenset(_STOP_WORDS.split())  # noqa: SIM905
-
-
-def _terms(text: str) -> set[str]:
-    # A 5-letter prefix is a crude stem: "symptoms" ~ "symptom", "drying" ~ "dry..." enough
-    # for ranking sentences inside a passage that retrieval already matched.
-    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
-
-
 def trim_passage(text: str, question: str, max_words: int) -> str:
     """The window of consecutive sentences that best matches the question, within max_words.
 
@@ -116,9 +99,9 @@ def trim_passage(text: str, question: str, max_words: int) -> str:
     words = text.split()
     if max_words <= 0 or len(words) <= max_words:
         return " ".join(words)
-    sentences = [s for s in SENTENCE_BREAK.split(text) if s.strip()]
-    wanted = _terms(question)
-    scores = [len(_terms(s) & wanted) for s in sentences]
+    sentences = clauses(text)
+    wanted = terms(question)
+    scores = [len(terms(s) & wanted) for s in sentences]
     best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
     lo = hi = best
     used = len(sentences[best].split())

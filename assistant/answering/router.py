@@ -296,7 +296,7 @@ class Router:
         config, pack = handle.config, handle.pack
         adapter_name = None
         if use_adapter:
-            if (pack.adapter_dir / "adapter_model.safetensors").is_file():
+            if pack.adapter_weights.is_file():
                 adapter_name = self.load_adapter(pack)
             else:
                 draft.notices.append(

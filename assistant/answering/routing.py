@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.answering.prompts import _terms
 from assistant.packs.format import PackConfig
 from assistant.packs.locate import DomainPack
+from assistant.text import terms
 
 DESCRIPTION_WEIGHT = 0.25  # how much the pack description counts next to the best passage
 # How much is taken off a pack's score when the question's words are missing from its best
@@ -44,10 +44,10 @@ def pack_score(handle: PackHandle, question: str, question_vector: Any) -> float
     hits = handle.index.dense_search(question, k=1, query_vector=question_vector)
     best = hits[0].dense_score if hits else 0.0
     score = best + DESCRIPTION_WEIGHT * float(handle.description_vector @ question_vector)
-    words = _terms(question)
+    words = terms(question)
     if words:
         found = set().union(
-            *(_terms(x.text) for x in handle.index.bm25_search(question, k=LEXICAL_PASSAGES))
+            *(terms(x.text) for x in handle.index.bm25_search(question, k=LEXICAL_PASSAGES))
         )
         score -= LEXICAL_WEIGHT * (1 - len(words & found) / len(words))
     return score

@@ -1,7 +1,8 @@
-"""The metric logic of `assistant eval`, free of models: text normalization, fact matching,
-token F1, ROUGE-L, the pack style checks, balanced accuracy and percentiles.
+"""The metric logic of `assistant eval`, free of models: fact recall, token F1, ROUGE-L, the
+pack style checks, balanced accuracy and percentiles.
 
-Each function takes plain strings and numbers so it can be checked on hand-made items.
+Each function takes plain strings and numbers so it can be checked on hand-made items. Text
+normalization and fact matching are `assistant.text`'s, the rule training uses too.
 Definitions are documented for users in docs/eval/METRICS.md.
 """
 
@@ -9,44 +10,18 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-_CITATION = re.compile(r"\s?\[\d{1,3}\]")
-_DASHES = re.compile(r"[\u2010-\u2015\u2212]")
-_APOSTROPHES = re.compile(r"[\u2019\u2018'`]")
-_IN_NUMBER = re.compile(r"(?<=\d)([.,])(?=\d)")  # 3.5, 1,000: kept as written
-_PUNCT = re.compile(r"[^\w\s\x00\x01]|_")
-_SPACES = re.compile(r"\s+")
-
-
-def normalize(text: str) -> str:
-    """Lowercase, NFKC, citation markers and punctuation removed, whitespace collapsed.
-
-    Numbers are kept as written: "3.5" and "1,000" stay intact ("35" or "1000" do not match
-    them), while a dash between numbers is a separator ("15–25" and "15-25" both become "15 25").
-    Apostrophes join ("doesn't" == "doesnt")."""
-    text = unicodedata.normalize("NFKC", text or "").replace("\x00", " ").replace("\x01", " ")
-    text = _CITATION.sub(" ", text).lower()
-    text = _APOSTROPHES.sub("", _DASHES.sub("-", text))
-    text = _IN_NUMBER.sub(lambda m: "\x00" if m.group(1) == "." else "\x01", text)
-    text = _PUNCT.sub(" ", text).replace("\x00", ".").replace("\x01", ",")
-    return _SPACES.sub(" ", text).strip()
+from assistant.text import fact_in, normalize
 
 
 def tokens(text: str) -> list[str]:
     return normalize(text).split()
 
 
-def fact_present(fact: str, text: str) -> bool:
-    """The fact, normalized, appears in the normalized text on word boundaries."""
-    needle = normalize(fact)
-    return bool(needle) and f" {needle} " in f" {normalize(text)} "
-
-
 def facts_found(facts: Sequence[str], text: str) -> list[str]:
-    return [fact for fact in facts if fact_present(fact, text)]
+    return [fact for fact in facts if fact_in(fact, text)]
 
 
 def fact_recall(facts: Sequence[str], text: str) -> float | None:

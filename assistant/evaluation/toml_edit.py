@@ -3,7 +3,6 @@ thresholds in pack.toml this way): comments, order and formatting elsewhere are 
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from pathlib import Path
@@ -25,9 +24,7 @@ def set_toml_value(path: Path, section: str, key: str, value: float) -> None:
         raise AssistantError(f"{path}: editing {key} would break the file ({exc})") from None
     if parsed.get(section, {}).get(key) != float(rendered):
         raise AssistantError(f"{path}: could not set [{section}] {key}; edit it by hand")
-    mode = path.stat().st_mode & 0o777
     atomic_write_text(path, new_text)
-    os.chmod(path, mode)  # the atomic write's temporary file was private (0600)
 
 
 def _with_value(text: str, section: str, key: str, rendered: str) -> str:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.text import bm25_tokenize
+
 RRF_K = 60
 IDS_FILE = "chunk_ids.npy"
 EMPTY_MARKER = "empty.json"
@@ -16,12 +18,6 @@ EMPTY_MARKER = "empty.json"
 # two threads that parse at once ("SystemError: AST constructor recursion depth mismatch",
 # see CPython gh-106905): a reader opening an index while `add-docs` reopens it hit this in CI.
 _NPY_LOAD_LOCK = threading.Lock()
-
-
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    import bm25s
-
-    return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)
 
 
 class BM25Index:
@@ -39,7 +35,7 @@ class BM25Index:
         if not len(id_array):
             return cls(None, id_array)
         model = bm25s.BM25()
-        model.index(tokenize(texts), show_progress=False)
+        model.index(bm25_tokenize(texts), show_progress=False)
         return cls(model, id_array)
 
     def save(self, folder: Path) -> None:
@@ -67,7 +63,7 @@ class BM25Index:
         """The BM25 score of every chunk, in position order."""
         if self.model is None:
             return np.zeros(0, dtype=np.float32)
-        tokens = tokenize([query])[0]
+        tokens = bm25_tokenize([query])[0]
         vocab = self.model.vocab_dict  # type: ignore[attr-defined]
         tokens = [t for t in tokens if t in vocab]
         if not tokens:

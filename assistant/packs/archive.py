@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import shutil
 import tarfile
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock
 
 from assistant.errors import AssistantError
+from assistant.fsio import atomic_output, swap_folder
 from assistant.packs.locate import NAME_PATTERN, DomainPack, list_packs, user_packs_dir
 from assistant.packs.validation import Problem, check_pack_toml, validate_pack
 
@@ -109,32 +109,27 @@ def export_pack(pack: DomainPack, output: Path | None = None) -> ExportReport:
     }
     manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
     total = 0
-    try:
-        with (
-            os.fdopen(fd, "wb") as raw,
-            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            tar.addfile(_tarinfo(pack.name, 0, directory=True))
-            tar.addfile(
-                _tarinfo(f"{pack.name}/{MANIFEST}", len(manifest_bytes)),
-                io.BytesIO(manifest_bytes),
-            )
-            for relative in files:
-                path = pack.root / relative
-                size = path.stat().st_size
-                total += size
-                with path.open("rb") as handle:
-                    tar.addfile(_tarinfo(f"{pack.name}/{relative.as_posix()}", size), handle)
-            gz.flush()
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(temp_name, output)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    # No file name in the gzip header (it would be the temporary one): the same pack gives the
+    # same bytes wherever it is written.
+    with (
+        atomic_output(output) as partial,
+        open(partial, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        tar.addfile(_tarinfo(pack.name, 0, directory=True))
+        tar.addfile(
+            _tarinfo(f"{pack.name}/{MANIFEST}", len(manifest_bytes)),
+            io.BytesIO(manifest_bytes),
+        )
+        for relative in files:
+            path = pack.root / relative
+            size = path.stat().st_size
+            total += size
+            with path.open("rb") as handle:
+                tar.addfile(_tarinfo(f"{pack.name}/{relative.as_posix()}", size), handle)
+        gz.flush()  # kept from the first format: the same pack gives the same bytes as before
     return ExportReport(pack.name, output.resolve(), len(files), total)
 
 
@@ -287,7 +282,7 @@ def import_pack(archive: Path, force: bool = False) -> ImportReport:
                 raise AssistantError(
                     f"pack {name!r} is already installed in {destination}; use --force to replace"
                 )
-            _swap_into_place(staged, destination, work)
+            _swap_into_place(staged, destination)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     pack = DomainPack(name, destination)
@@ -295,14 +290,9 @@ def import_pack(archive: Path, force: bool = False) -> ImportReport:
     return ImportReport(pack, files, total, replaced, validate_pack(pack))
 
 
-def _swap_into_place(staged: Path, destination: Path, work: Path) -> None:
-    """Rename `staged` to `destination`, moving an existing one aside first and back on error."""
-    old = work / "replaced"
-    if destination.exists():
-        destination.rename(old)
+def _swap_into_place(staged: Path, destination: Path) -> None:
+    """Put `staged` at `destination` (`fsio.swap_folder`: the pack it replaces stays on error)."""
     try:
-        staged.rename(destination)
+        swap_folder(staged, destination)
     except OSError as exc:
-        if old.exists():
-            old.rename(destination)
         raise AssistantError(f"cannot install into {destination}: {exc.strerror}") from None

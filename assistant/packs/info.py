@@ -13,8 +13,6 @@ from assistant.packs.format import PackConfig, load_pack_config
 from assistant.packs.locate import DomainPack
 from assistant.settings import LoadedSettings
 
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-
 
 def count_documents(pack: DomainPack) -> int:
     if not pack.docs_dir.is_dir():
@@ -50,13 +48,13 @@ def adapter_info(
     else pack.toml's [adapter], else PEFT's adapter_config.json. `stale` says why the adapter no
     longer matches (another base model than configured, or changed examples/settings)."""
     folder = pack.adapter_dir
-    trained = any((folder / name).is_file() for name in ADAPTER_FILES)
+    trained = pack.adapter_config.is_file() or pack.adapter_weights.is_file()
     info = _read_json(folder / "training.json")
     base = info.get("base_model")
     if not base and config is not None:
         base = config.adapter.base_model
     if not base and trained:
-        base = _read_json(folder / "adapter_config.json").get("base_model_name_or_path")
+        base = _read_json(pack.adapter_config).get("base_model_name_or_path")
     stale = []
     if trained and loaded is not None and base and base != loaded.settings.models.base_model:
         stale.append(f"trained on {base}, configured base is {loaded.settings.models.base_model}")

@@ -20,6 +20,9 @@ from assistant.errors import AssistantError, NotFoundError
 from assistant.settings import home_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The files of a trained adapter in its folder, as PEFT writes them.
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
@@ -70,6 +73,14 @@ class DomainPack:
     @property
     def adapter_dir(self) -> Path:
         return self.root / "adapter"
+
+    @property
+    def adapter_weights(self) -> Path:
+        return self.adapter_dir / ADAPTER_WEIGHTS
+
+    @property
+    def adapter_config(self) -> Path:
+        return self.adapter_dir / ADAPTER_CONFIG
 
     @property
     def sources_file(self) -> Path:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import AssistantError
+from assistant.fsio import publish_folder
 from assistant.packs.locate import DomainPack, check_name, list_packs, user_packs_dir
 
 DOCUMENT_SUFFIXES = frozenset(
@@ -227,7 +228,7 @@ def create_pack(
         _write_jsonl(root / "sft" / "train.jsonl", sft)
         _write_jsonl(root / "eval" / "qa.jsonl", qa)
         try:
-            root.rename(destination)
+            publish_folder(root, destination)
         except OSError as exc:
             raise AssistantError(f"cannot create {destination}: {exc.strerror}") from None
     finally:

@@ -2,8 +2,8 @@
 
 `validate_pack(pack)` reads pack.toml, `sft/train.jsonl` and `eval/qa.jsonl`, and checks that
 `docs/` lies inside the pack, that every `source` names a document inside it, and that every
-eval fact occurs in its source document (case-insensitive, whitespace-normalized). It never
-raises for a broken pack, however hostile its files (invalid UTF-8, arrays nested a hundred
+eval fact occurs in its source document (`assistant.text.fact_in`, the rule eval scores by). It
+never raises for a broken pack, however hostile its files (invalid UTF-8, arrays nested a hundred
 thousand deep): broken is what it reports.
 """
 
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from assistant.packs.format import EvalLine, SftLine, check_pack_toml
 from assistant.packs.locate import DomainPack
 from assistant.packs.problems import TOO_DEEP, Problem, pydantic_problems
+from assistant.text import fact_in
 
 # ----------------------------------------------------------------------------- documents
 
@@ -46,9 +47,10 @@ class _TextOfHtml(HTMLParser):
             self.parts.append(data)
 
 
-def normalize(text: str) -> str:
-    """Case-folded, with runs of whitespace made one space: how facts are matched."""
-    return " ".join(text.casefold().split())
+def _question_key(question: str) -> str:
+    """Two eval questions are the same when they differ only in case and whitespace. Not
+    `assistant.text.normalize`, which drops punctuation: "C++?" and "C?" are two questions."""
+    return " ".join(question.casefold().split())
 
 
 @lru_cache(maxsize=256)
@@ -79,15 +81,6 @@ def document_text(path: Path) -> str | None:
     """The plain text of a document for fact checks, or None when its type cannot be read."""
     stat = path.stat()
     return _document_text_cached(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-def fact_in_text(fact: str, text: str) -> bool:
-    """Does `fact` occur in `text`, ignoring case, whitespace and Markdown emphasis marks?"""
-    needle = normalize(fact)
-    if needle in normalize(text):
-        return True
-    plain = re.sub(r"[*_`]", "", text)
-    return normalize(re.sub(r"[*_`]", "", fact)) in normalize(plain)
 
 
 def resolve_source(pack: DomainPack, source: str) -> tuple[Path | None, str | None]:
@@ -176,7 +169,7 @@ def check_eval(pack: DomainPack) -> list[Problem]:
     rows, problems = _check_lines(pack.eval_file, EvalLine, "evaluation questions")
     seen: dict[str, int] = {}
     for number, line in rows:
-        key = normalize(line.question)
+        key = _question_key(line.question)
         if key in seen:
             message = f"duplicate question (same as line {seen[key]}): {line.question!r}"
             problems.append(Problem(file, number, "question", message))
@@ -192,7 +185,7 @@ def check_eval(pack: DomainPack) -> list[Problem]:
         if text is None:
             continue
         for fact in line.facts:
-            if not fact_in_text(fact, text):
+            if not fact_in(fact, text):
                 message = f"fact {fact!r} does not occur in {line.source}"
                 problems.append(Problem(file, number, "facts", message))
     return problems

@@ -20,25 +20,23 @@ from assistant.packs.locate import DomainPack
 from assistant.runtime.models import LoadedModel, base_model_fingerprint
 from assistant.settings import LoadedSettings
 
-WEIGHTS = "adapter_model.safetensors"
-
 
 def check_adapter(pack: DomainPack, loaded: LoadedSettings) -> dict[str, Any]:
     """The adapter's training.json after checking files and base model; raises AssistantError
     naming the pack and what to run."""
     folder = pack.adapter_dir
     retrain = f"run `assistant train {pack.name}`, or answer with --no-adapter"
-    if not (folder / WEIGHTS).is_file() or not (folder / "adapter_config.json").is_file():
+    if not pack.adapter_weights.is_file() or not pack.adapter_config.is_file():
         raise AssistantError(f"pack {pack.name!r} has no trained adapter in {folder}: {retrain}")
     try:
         from safetensors import safe_open
 
-        with safe_open(str(folder / WEIGHTS), framework="pt") as handle:
+        with safe_open(str(pack.adapter_weights), framework="pt") as handle:
             keys = list(handle.keys())
-        json.loads((folder / "adapter_config.json").read_text("utf-8"))
+        json.loads(pack.adapter_config.read_text("utf-8"))
     except Exception:
         raise DamagedDataError(
-            f"the adapter of pack {pack.name!r} is damaged ({folder / WEIGHTS}): {retrain}"
+            f"the adapter of pack {pack.name!r} is damaged ({pack.adapter_weights}): {retrain}"
         ) from None
     if not keys:
         raise DamagedDataError(f"the adapter of pack {pack.name!r} holds no weights: {retrain}")

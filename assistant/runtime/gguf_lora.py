@@ -10,14 +10,14 @@ so it is written here on the `gguf` package's writer.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
-from assistant.packs.locate import DomainPack
+from assistant.fsio import atomic_output
+from assistant.packs.locate import ADAPTER_CONFIG, ADAPTER_WEIGHTS, DomainPack
 from assistant.settings import LoadedSettings
 
 # PEFT module name -> llama.cpp tensor name (per block), for the llama architecture
@@ -49,7 +49,7 @@ def gguf_lora_tensors(adapter_dir: Path, n_head: int, n_kv_head: int) -> dict[st
     """The adapter's tensors as float32 numpy arrays under llama.cpp's names."""
     from safetensors.numpy import load_file
 
-    weights = load_file(str(adapter_dir / "adapter_model.safetensors"))
+    weights = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
     tensors: dict[str, Any] = {}
     for key, value in weights.items():
         match = _PEFT_KEY.match(key)
@@ -72,29 +72,26 @@ def export_gguf_lora(adapter_dir: Path, target: Path, model_config: dict[str, An
     `model_config` is the base model's config.json (for its head counts)."""
     import gguf
 
-    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())
     if config.get("use_rslora") or config.get("use_dora"):
         raise AssistantError(f"{adapter_dir}: rsLoRA and DoRA adapters have no GGUF form here")
     n_head = int(model_config["num_attention_heads"])
     n_kv_head = int(model_config.get("num_key_value_heads", n_head))
     tensors = gguf_lora_tensors(adapter_dir, n_head, n_kv_head)
-    partial = target.with_name(target.name + ".partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        writer = gguf.GGUFWriter(str(partial), arch="llama")
-        writer.add_type(gguf.GGUFType.ADAPTER)
-        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config["lora_alpha"]))
-        for name, value in tensors.items():
-            writer.add_tensor(name, value)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-        partial.replace(target)
+        with atomic_output(target) as partial:
+            writer = gguf.GGUFWriter(str(partial), arch="llama")
+            writer.add_type(gguf.GGUFType.ADAPTER)
+            writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+            writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config["lora_alpha"]))
+            for name, value in tensors.items():
+                writer.add_tensor(name, value)
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+            writer.close()
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
         raise AssistantError(
             f"could not write {target} ({exc.strerror or exc}): choose another path with -o"
         ) from None

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError, DamagedDataError, MissingDependencyError
+from assistant.fsio import atomic_output
 from assistant.packs.locate import DomainPack
 from assistant.runtime.engine import CONTEXT_TOKENS
 from assistant.runtime.generation import (
@@ -76,13 +77,13 @@ def runtime_gguf(loaded: LoadedSettings) -> Path:
     float32 answers on 42 of 42 penguin-wood questions, where Q8_0 gave 18 and Q4_1 (8-bit
     activations) differs too; F16 prefills 1.6x faster than Q4_1 (1.4 vs 2.3 s for 4
     passages on 2 cores) and decodes ~0.85x of Q8_0's speed. A user's own GGUF runs as it is."""
-    from assistant.runtime.models import PACKAGED_BASE, _file_fingerprint
+    from assistant.runtime.models import PACKAGED_BASE, file_fingerprint
 
     source = base_gguf(loaded)
     if loaded.settings.models.base_model != PACKAGED_BASE:
         return source
     kind = RUNTIME_KIND
-    name = f"{source.stem}-{_file_fingerprint(source)}.{kind}.gguf"
+    name = f"{source.stem}-{file_fingerprint(source)}.{kind}.gguf"
     target = cache_dir(loaded.settings) / "models" / name
     if target.is_file():
         return target
@@ -91,14 +92,13 @@ def runtime_gguf(loaded: LoadedSettings) -> Path:
 
     set_verbose(False)  # llama.cpp logs every tensor it converts
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = {
         "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
         "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16,
     }[kind]
     params.allow_requantize = True
-    try:
+    with atomic_output(target) as partial:
         status = llama_cpp.llama_model_quantize(
             str(source).encode(), str(partial).encode(), ctypes.byref(params)
         )
@@ -107,9 +107,6 @@ def runtime_gguf(loaded: LoadedSettings) -> Path:
                 f"llama.cpp could not re-encode {source} as {kind} into {target.parent}: check"
                 " that the cache folder is writable"
             )
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
     return target
 
 
@@ -117,8 +114,8 @@ def exported_lora_path(pack: DomainPack, loaded: LoadedSettings) -> Path:
     """Where the pack's adapter is kept as a GGUF LoRA: named by a hash of its content, so a
     retrained adapter (the same size, other weights) is exported again."""
     digest = hashlib.sha256()
-    for name in ("adapter_config.json", "adapter_model.safetensors"):
-        digest.update((pack.adapter_dir / name).read_bytes())
+    for file in (pack.adapter_config, pack.adapter_weights):
+        digest.update(file.read_bytes())
     return cache_dir(loaded.settings) / "gguf-lora" / f"{pack.name}-{digest.hexdigest()[:16]}.gguf"
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError, MissingDependencyError
+from assistant.fsio import atomic_write_text, publish_folder
 from assistant.settings import LoadedSettings, cache_dir
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,15 @@ def packaged_gguf() -> Path:
     return ggufs[0]
 
 
-def _file_fingerprint(path: Path) -> str:
+def file_fingerprint(path: Path) -> str:
+    """A short name for a model file's version (its name and size), used in cache file names."""
     stat = path.stat()
     return hashlib.sha256(f"{path.name}:{stat.st_size}".encode()).hexdigest()[:12]
 
 
 def converted_dir(loaded: LoadedSettings) -> Path:
     gguf = packaged_gguf()
-    return cache_dir(loaded.settings) / "models" / f"{gguf.stem}-{_file_fingerprint(gguf)}"
+    return cache_dir(loaded.settings) / "models" / f"{gguf.stem}-{file_fingerprint(gguf)}"
 
 
 @contextlib.contextmanager
@@ -131,11 +133,8 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
         tok.save_pretrained(tmp)
         model.save_pretrained(tmp)
         (tmp / "SOURCE").write_text(f"{gguf}\n")
-        for file in tmp.iterdir():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
         try:
-            tmp.rename(target)
+            publish_folder(tmp, target)
         except OSError:
             if not (target / "SOURCE").is_file():  # another process did not win the race
                 raise
@@ -299,7 +298,7 @@ def base_model_fingerprint(loaded: LoadedSettings) -> str:
                 digest.update(block)
         fingerprint = digest.hexdigest()[:16]
         with contextlib.suppress(OSError):
-            remembered.write_text(fingerprint + "\n")
+            atomic_write_text(remembered, fingerprint + "\n")
         return fingerprint
     digest.update((path / "config.json").read_bytes())
     for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import AssistantError, MissingDependencyError
+from assistant.fsio import replace_file
 from assistant.settings import LoadedSettings, cache_dir
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def export_int8(model: Any, target: Path) -> Path:
             quantized = work / "int8.onnx"
             quantize_dynamic(str(float_model), str(quantized), weight_type=QuantType.QInt8,
                              per_channel=True)  # fmt: skip
-        os.replace(quantized, target)
+        replace_file(quantized, target)
     finally:
         root.setLevel(level)
         shutil.rmtree(work, ignore_errors=True)

@@ -46,7 +46,7 @@ class Service:
             self.router.embedding().dimension()  # loads the embedder now
             for pack in self.router.packs():
                 handle = self.router.handle(pack.name)
-                if (handle.pack.adapter_dir / "adapter_model.safetensors").is_file():
+                if handle.pack.adapter_weights.is_file():
                     try:
                         self.router.load_adapter(handle.pack)
                     except AssistantError as exc:  # answered without it, with a notice

@@ -6,7 +6,8 @@ documents fill up to the pack's passage count; the passages are shuffled and num
 target reply cites the right passage's number after the sentence that carries the facts. Without
 the right passage the target says the documents do not cover the question. Decline and
 no-passage examples keep their written reply. Prompts come from `prompts.build_messages`, the
-same function the router uses at answer time.
+same function the router uses at answer time; a fact is found in a text by `text.fact_in`, the
+rule eval scores answers by.
 """
 
 from __future__ import annotations
@@ -17,16 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.answering.prompts import (
-    NOT_COVERED,
-    PromptPassage,
-    build_messages,
-    trim_passage,
-)
+from assistant.answering.prompts import NOT_COVERED, PromptPassage, build_messages, trim_passage
 from assistant.evaluation.metrics import style_applies
 from assistant.packs.format import PackConfig, SftLine
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+from assistant.text import fact_in, reply_sentence_spans
 
 
 @dataclass(frozen=True)
@@ -41,27 +36,18 @@ class TrainExample:
     question: str
 
 
-def normalize(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def contains_fact(text: str, fact: str) -> bool:
-    return normalize(fact) in normalize(text)
-
-
 def insert_citation(reply: str, facts: Sequence[str], number: int) -> str:
     """Put `[number]` at the end of the sentence that carries the most facts (the first
     sentence when none does), before its closing punctuation."""
-    # Split keeping the breaks: numbered steps and clause lines keep their own lines.
-    parts = re.split(f"({_SENTENCE_END.pattern})", reply.strip())
-    sentences = range(0, len(parts), 2)
-    scores = {i: sum(contains_fact(parts[i], f) for f in facts) for i in sentences}
-    best = max(sentences, key=lambda i: (scores[i], -i))
-    sentence = parts[best]
-    match = re.search(r"[.!?]+[\"')]*$", sentence)
-    cut = match.start() if match else len(sentence)
-    parts[best] = f"{sentence[:cut]} [{number}]{sentence[cut:]}"
-    return "".join(parts)
+    # The citation goes into the text as it is: numbered steps and clause lines keep their lines.
+    text = reply.strip()
+    spans = reply_sentence_spans(text)
+    scores = [sum(fact_in(f, text[start:end]) for f in facts) for start, end in spans]
+    best = max(range(len(spans)), key=lambda i: (scores[i], -i))
+    start, end = spans[best]
+    match = re.search(r"[.!?]+[\"')]*$", text[start:end])
+    cut = start + match.start() if match else end
+    return f"{text[:cut]} [{number}]{text[cut:]}"
 
 
 def _passage(hit: Any) -> PromptPassage:
@@ -76,8 +62,8 @@ def right_passage(index: Any, line: SftLine, question: str) -> Any | None:
     candidates = [h for h in index.search(query, k=40) if h.path == line.source]
     if not candidates:
         return None
-    best = max(candidates, key=lambda h: sum(contains_fact(h.text, f) for f in line.facts))
-    if line.facts and not any(contains_fact(best.text, f) for f in line.facts):
+    best = max(candidates, key=lambda h: sum(fact_in(f, h.text) for f in line.facts))
+    if line.facts and not any(fact_in(f, best.text) for f in line.facts):
         return None
     return best
 
@@ -106,7 +92,7 @@ def build_example(
     distractors = [
         h
         for h in index.search(question, k=wanted + 8)
-        if h.path != line.source and not any(contains_fact(h.text, f) for f in line.facts)
+        if h.path != line.source and not any(fact_in(f, h.text) for f in line.facts)
     ]
     chosen = distractors[: wanted - 1 if include_right else wanted]
     passages = [_passage(h) for h in chosen]
@@ -123,7 +109,7 @@ def build_example(
         completion = NOT_COVERED
     else:
         completion = reply
-    if include_right and line.facts and not any(contains_fact(shown, f) for f in line.facts):
+    if include_right and line.facts and not any(fact_in(f, shown) for f in line.facts):
         # Trimming (the same as at answer time) cut the answer out: the model will not see it.
         # Either leave the example out, or (the first adapters) teach the honest reply that
         # the passages do not cover the question.

@@ -18,7 +18,7 @@ from typing import Any
 from assistant.errors import AssistantError
 from assistant.packs.fingerprint import data_hash
 from assistant.packs.format import PackConfig
-from assistant.packs.locate import DomainPack
+from assistant.packs.locate import ADAPTER_CONFIG, DomainPack
 from assistant.settings import LoadedSettings
 from assistant.training.install import OLD_PREFIX, STAGED_PREFIX, install_adapter
 from assistant.training.report import TrainReport
@@ -113,7 +113,7 @@ def save_adapter(
     try:
         staged.chmod(0o755)
         model.save_pretrained(staged)
-        _portable_adapter_config(staged / "adapter_config.json", loaded)
+        _portable_adapter_config(staged / ADAPTER_CONFIG, loaded)
         (staged / "README.md").unlink(missing_ok=True)  # PEFT's empty model card
         info = {
             "pack": pack.name,

@@ -231,10 +231,9 @@ def _install_hooks(
         setattr(module, name, wrap(name, getattr(module, name)))
     builtins.open = io.open = wrap("open", io.open, writes)
     os.open = wrap("os.open", os.open, os_writes)
-    from assistant.training import install as training
+    from assistant import fsio
 
-    if hasattr(training, "_exchange"):  # the atomic swap of adapter folders (a ctypes call)
-        training._exchange = wrap("exchange", training._exchange)
+    fsio.exchange = wrap("exchange", fsio.exchange)  # the atomic swap of folders (a ctypes call)
 
 
 def _onto_tmpfs(folder: Path, free: int) -> None:

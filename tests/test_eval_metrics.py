@@ -23,6 +23,7 @@ from assistant.evaluation.run import (
     score_item,
     set_toml_value,
 )
+from assistant.packs.style import style_applies
 
 
 def test_fact_recall_counts_the_facts_found():
@@ -71,7 +72,7 @@ def test_token_f1_and_rouge_l_known_values():
     ],
 )  # fmt: skip
 def test_style_checks(kind, marker, question, reference, answer, applies, holds):
-    assert m.style_applies(kind, marker, question, reference) is applies
+    assert style_applies(kind, marker, question, reference) is applies
     if applies:  # the check is only asked where it applies
         assert m.style_holds(kind, marker, answer) is holds
 
@@ -90,11 +91,11 @@ def test_numbered_steps_with_retrieval_must_take_their_words_from_the_passages()
 
 def test_safety_reminder_applies_to_questions_with_a_trigger_word():
     triggers = ["dust", "finish", "blade"]
-    assert m.style_applies("safety_reminder", "Safety reminder:", "Which finishes work?", None,
+    assert style_applies("safety_reminder", "Safety reminder:", "Which finishes work?", None,
                            triggers)  # fmt: skip
-    assert not m.style_applies("safety_reminder", "Safety reminder:", "How dense is it?",
+    assert not style_applies("safety_reminder", "Safety reminder:", "How dense is it?",
                                "Safety reminder: wear a mask.", triggers)  # fmt: skip
-    assert not m.style_applies("safety_reminder", "x", "Is it bladeless?", None, ["less"])
+    assert not style_applies("safety_reminder", "x", "Is it bladeless?", None, ["less"])
 
 
 def test_percentile_and_balanced_accuracy():

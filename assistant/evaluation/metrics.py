@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from assistant.packs.style import NUMBERED
 from assistant.text import fact_in, normalize
 
 
@@ -72,43 +73,11 @@ def rouge_l(prediction: str, reference: str) -> float:
 
 # ----- style -------------------------------------------------------------------------------
 
-_NUMBERED = re.compile(r"^\s*1[.)]\s", re.MULTILINE)
 _DOSING = re.compile(
     r"\b\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|micrograms?|milligrams?|g|grams?|ml|units?|iu|tablets?"
     r"|pills?|doses?)\b",
     re.IGNORECASE,
 )
-# A question asks the user to do something: the support persona answers those in steps (the
-# support pack's training data uses the same pattern, scripts/packdata/support.py).
-TASK_QUESTION = re.compile(
-    r"\b(?:how (?:do|can|should|would) (?:i|you|we)|how to|what (?:do|should) i do|steps)\b",
-    re.IGNORECASE,
-)
-_MEDICATION = re.compile(
-    r"\b(medicines?|medications?|drugs?|insulin|metformin|pills?|tablets?|doses?|dosage|dosing"
-    r"|prescri\w*)\b",
-    re.IGNORECASE,
-)
-
-
-def style_applies(
-    kind: str, marker: str, question: str, reference: str | None, triggers: Sequence[str] = ()
-) -> bool:
-    """Whether the pack's style check applies to an (in-scope, answered) item."""
-    reference = reference or ""
-    if kind == "safety_reminder":
-        if triggers:
-            words = "|".join(re.escape(t.lower()) for t in triggers)
-            return bool(re.search(rf"\b(?:{words})", question.lower()))
-        return bool(marker) and marker.lower() in reference.lower()
-    if kind == "numbered_steps":  # the reference has steps, or the user has a task to do
-        return bool(_NUMBERED.search(reference) or TASK_QUESTION.search(question))
-    if kind == "clause_structure":
-        return True
-    if kind == "care_team":  # asked about medicines, or the answer has to talk about them
-        return bool(_MEDICATION.search(question) or _MEDICATION.search(reference))
-    return False
-
 
 # A step "takes its words from the passages" when it shares a run of this many words with them:
 # long enough that a generic step ("Download the latest version") does not pass by chance.
@@ -139,7 +108,7 @@ def style_holds(kind: str, marker: str, answer: str, passages: Sequence[str] | N
     if kind == "numbered_steps":
         # The base model numbers a list by itself whenever it is asked for steps; the pack's
         # style is steps taken from its documents, which only holds with retrieval.
-        numbered = bool(_NUMBERED.search(answer))
+        numbered = bool(NUMBERED.search(answer))
         return numbered if passages is None else numbered and steps_from_passages(answer, passages)
     if kind == "clause_structure":
         return "what it says" in low or (bool(marker) and marker.lower() in low)

@@ -11,6 +11,7 @@ from assistant.answering.answers import Answer
 from assistant.evaluation import metrics as m
 from assistant.evaluation.cases import EvalCase
 from assistant.evaluation.results import EvalItem
+from assistant.packs.style import style_applies
 
 Style = tuple[str, str, Sequence[str]]  # the answering pack's (kind, marker, triggers)
 NO_STYLE: Style = ("none", "", ())
@@ -121,7 +122,7 @@ def _style_score(
 ) -> dict[str, float]:
     """1/0: the answer keeps the pack's style, where the style applies to the question."""
     kind, marker, triggers = style
-    if not m.style_applies(kind, marker, case.question, case.reference, triggers):
+    if not style_applies(kind, marker, case.question, case.reference, triggers):
         return {}
     passages = None if retrieved is None else [s.get("text", "") for s in retrieved]
     return {"style": 1.0 if m.style_holds(kind, marker, text, passages) else 0.0}

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.answering.prompts import NOT_COVERED, PromptPassage, build_messages, trim_passage
-from assistant.evaluation.metrics import style_applies
 from assistant.packs.format import PackConfig, SftLine
+from assistant.packs.style import style_applies
 from assistant.text import fact_in, reply_sentence_spans
 
 

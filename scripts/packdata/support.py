@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from assistant.evaluation.metrics import TASK_QUESTION
+from assistant.packs.style import TASK_QUESTION
 
 from .common import (
     background_idf,

@@ -141,7 +141,7 @@ def test_damaged_adapter_is_refused_by_ask(
         run = fork_server.run("ask", NAME, "What does the Tiny faults pack do?")
     finally:
         weights.write_bytes(intact)
-    assert run.status == 2, run.output
+    assert run.status == 3, run.output  # damaged data (DamagedDataError)
     lines = run.output.strip().splitlines()
     assert len(lines) == 1 and str(weights) in lines[0]
     assert f"run `assistant train {NAME}`" in lines[0]

@@ -176,7 +176,10 @@ def create_pack(
     from_dir: Path | None = None,
 ) -> NewPack:
     """Scaffold pack `name` under `parent` (default: the user packs folder); copy the documents
-    of `from_dir` into its docs/. Refuses a name that is taken or a folder without documents."""
+    of `from_dir` into its docs/. Refuses a name that is taken or a folder without documents.
+
+    The steps write into one staging folder that the last one renames into place, so they stay
+    in one function (~65 lines) with one cleanup."""
     check_name(name)
     parent = Path(parent).expanduser() if parent else user_packs_dir()
     destination = parent / name

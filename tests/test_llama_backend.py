@@ -16,7 +16,7 @@ from settings_helpers import with_models
 
 from assistant.cli import commands  # noqa: F401  (registers the commands)
 from assistant.cli.app import cli
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, MissingDependencyError
 from assistant.packs.locate import find_pack
 from assistant.runtime import llama_cpp as llama_backend
 
@@ -35,7 +35,7 @@ def test_without_llama_cpp_the_backend_fails_in_one_line(monkeypatch, embedder) 
     monkeypatch.setattr(llama_backend, "_engines", {})
     monkeypatch.setenv("ASSISTANT_BACKEND", "llama_cpp")
     result = CliRunner().invoke(cli, ["ask", "diabetes", "What is insulin?"])
-    assert result.exit_code == 2
+    assert result.exit_code == MissingDependencyError.exit_code  # 4: a package is missing
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     assert "assistant[llama]" in lines[0] and "models.backend" in lines[0]

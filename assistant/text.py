@@ -67,11 +67,25 @@ def sentences(text: str) -> list[str]:
 _REPLY_BREAK = re.compile(r"(?<=[.!?])\s+")
 
 
+# A step's number ("2." at the start of a line) opens its sentence rather than ending one: a
+# reply in numbered steps would otherwise be cited as "3 [3]. Click Save."
+_STEP_NUMBER = re.compile(r"[ \t]*\d+[.)]")
+
+
+def _ends_in_step_number(text: str, start: int, end: int) -> bool:
+    line_start = max(text.rfind("\n", start, end) + 1, start)
+    before = text[:line_start].rstrip(" \t")
+    at_line_start = not before or before.endswith("\n")
+    return at_line_start and bool(_STEP_NUMBER.fullmatch(text, line_start, end))
+
+
 def reply_sentence_spans(text: str) -> list[tuple[int, int]]:
     """The (start, end) offsets of the sentences of a written reply, as `text` holds them (an
     empty text is one empty sentence)."""
     spans, start = [], 0
     for gap in _REPLY_BREAK.finditer(text):
+        if _ends_in_step_number(text, start, gap.start()):
+            continue
         spans.append((start, gap.start()))
         start = gap.end()
     return [*spans, (start, len(text))]

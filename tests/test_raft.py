@@ -139,6 +139,8 @@ def test_training_prompt_equals_answer_time_prompt() -> None:
         ("First do this. It takes 8 hours!", "First do this. It takes 8 hours [2]!"),
         ("No fact here", "No fact here [2]"),
         ("Do this:\n1. Open it.\n2. Wait 8 hours.", "Do this:\n1. Open it.\n2. Wait 8 hours [2]."),
+        # No fact in any step: the first sentence, never a step's bare number ("2 [2].").
+        ("Do this:\n2. Open it.\n3. Close it.", "Do this:\n2. Open it [2].\n3. Close it."),
     ],
 )
 def test_insert_citation(reply: str, expected: str) -> None:

@@ -52,6 +52,17 @@ def test_a_reply_sentence_keeps_its_quote_and_its_lines() -> None:
     ]
 
 
+def test_a_step_number_opens_its_sentence() -> None:
+    reply = "Steps:\n1. Open it. Then wait.\n  2. Click Save.\nSet it to 2. Done."
+    assert reply_sentences(reply) == [
+        "Steps:\n1. Open it.",
+        "Then wait.",
+        "2. Click Save.",
+        "Set it to 2.",
+        "Done.",
+    ]
+
+
 def test_clauses_also_break_after_semicolons_and_colons() -> None:
     text = "Dry it: slowly; evenly.\n\nThen 2.5 cm cuts."
     assert clauses(text) == ["Dry it:", "slowly;", "evenly.", "Then 2.5 cm cuts."]

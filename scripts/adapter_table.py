@@ -135,9 +135,7 @@ def main() -> None:
     models = loaded.settings.models
     weights = "" if models.quantize == "none" else f"-{models.quantize}"
     if models.backend == "llama_cpp":
-        from assistant.runtime import llama_cpp as llama_backend
-
-        weights = f"-llama-cpp-{llama_backend.RUNTIME_KIND}"
+        weights = "-llama-cpp-f16"
     for pack in packs:
         cases, _ = load_cases(pack.eval_file)
         cases = sample_cases(cases, args.limit or None)

@@ -134,7 +134,7 @@ def setup(ctx: Context, skip_indexes: bool) -> None:
         path = resolve_base_path(loaded)
         click.echo(f"base model: ready in {path} ({time.perf_counter() - start:.0f} s)")
     if loaded.settings.models.backend == "llama_cpp":
-        from assistant.runtime.llama_cpp import runtime_gguf
+        from assistant.runtime.gguf_files import runtime_gguf
 
         click.echo(f"llama.cpp model: ready in {runtime_gguf(loaded)}")
     if skip_indexes:

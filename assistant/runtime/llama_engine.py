@@ -204,7 +204,13 @@ class _Decoding:
         self.guard.add(self.answer)
 
     def _request(self, **fields: Any) -> dict[str, Any]:
-        return {**self.base, "prompt": self.prompt + self.answer, **fields}
+        request = {**self.base, "prompt": self.prompt + self.answer, **fields}
+        # `min_new_tokens` (benchmarks): the end of turn is held back until that many tokens
+        short = int(self.options.extra.get("min_new_tokens", 0)) - len(self.answer)
+        if short > 0:
+            request["ignore_eos"] = True
+            request["max_tokens"] = min(request["max_tokens"], short)
+        return request
 
     def _probabilities(self) -> dict[int, float]:
         """The next token's likeliest probabilities after the repetition penalty (a sampled

@@ -196,9 +196,21 @@ def _no_loading_bars() -> None:
 
 
 def load_tokenizer(loaded: LoadedSettings) -> Any:
-    """The base model's tokenizer alone (the llama.cpp backend needs no torch model)."""
+    """The base model's tokenizer and chat template for answering, without transformers or
+    torch (`assistant.runtime.tokenizer`)."""
+    from assistant.runtime.tokenizer import ChatTokenizer
+
     path = resolve_base_path(loaded)
     key = ("tokenizer", str(path))
+    with _lock:
+        if key not in _cache:
+            _cache[key] = ChatTokenizer(path)
+        return _cache[key]
+
+
+def _transformers_tokenizer(path: Path) -> Any:
+    """The transformers tokenizer, for training (trl) and the torch model's handle."""
+    key = ("transformers-tokenizer", str(path))
     with _lock:
         if key not in _cache:
             from transformers import AutoTokenizer
@@ -212,7 +224,7 @@ def load_base_model(loaded: LoadedSettings) -> LoadedModel:
     models = loaded.settings.models
     path = resolve_base_path(loaded)
     key = ("base", str(path), models.dtype, models.quantize)
-    tokenizer = load_tokenizer(loaded)
+    tokenizer = _transformers_tokenizer(path)
     with _lock:
         if key in _cache:
             return _cache[key]
@@ -248,26 +260,32 @@ def resolve_embedder_path(loaded: LoadedSettings) -> Path:
 
 
 def load_embedder(loaded: LoadedSettings) -> Any:
-    """The embedder, loaded once per process and shared: the sentence-transformers model, or
-    its int8 ONNX twin with `models.embedder_runtime = "onnx_int8"`."""
+    """The embedder, loaded once per process and shared: the int8 ONNX twin of the
+    sentence-transformers model (`models.embedder_runtime = "onnx_int8"`, which needs torch
+    only to export it once), or the sentence-transformers model itself ("torch")."""
     path = resolve_embedder_path(loaded)
-    key = ("embedder", str(path))
+    if loaded.settings.models.embedder_runtime == "torch":
+        return _sentence_transformer(loaded, path)
+    key = ("embedder-onnx-int8", str(path))
     with _lock:
+        if key not in _cache:
+            from assistant.runtime.onnx_embedder import load_onnx_embedder
+
+            source = functools.partial(_sentence_transformer, loaded, path, locked=True)
+            _cache[key] = load_onnx_embedder(loaded, path, source)
+        return _cache[key]
+
+
+def _sentence_transformer(loaded: LoadedSettings, path: Path, locked: bool = False) -> Any:
+    key = ("embedder", str(path))
+    with contextlib.nullcontext() if locked else _lock:
         if key not in _cache:
             from sentence_transformers import SentenceTransformer
 
             _no_loading_bars()
             configure_threads(loaded)
             _cache[key] = SentenceTransformer(str(path), device="cpu")
-        model = _cache[key]
-        if loaded.settings.models.embedder_runtime == "torch":
-            return model
-        onnx_key = ("embedder-onnx-int8", str(path))
-        if onnx_key not in _cache:
-            from assistant.runtime.onnx_embedder import load_onnx_embedder
-
-            _cache[onnx_key] = load_onnx_embedder(loaded, model, path)
-        return _cache[onnx_key]
+        return _cache[key]
 
 
 def embedder_id(loaded: LoadedSettings) -> str:

@@ -8,18 +8,19 @@ the configured sentence-transformers folder once, into the cache; queries and ch
 embedded the same way (mean pooling, unit length). An index records which runtime built it, so
 switching runtimes asks for a rebuild instead of mixing vectors.
 
-The runtime comes with the `onnx` extra (prebuilt wheels, no compiler).
+ONNX Runtime is a dependency (prebuilt wheels, no compiler).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,17 +111,57 @@ def export_int8(model: Any, target: Path) -> Path:
     return target
 
 
-class OnnxEmbedder:
-    """Embeds like the sentence-transformers model it was exported from (the subset of its
-    interface that indexing and search use)."""
+class WordPieceTokenizer:
+    """The embedder folder's tokenizer.json in the `tokenizers` library: what the ONNX model
+    needs to embed (and chunking to count tokens) without transformers, which imports torch."""
 
-    def __init__(self, model: Any, onnx_file: Path, threads: int) -> None:
+    def __init__(self, folder: Path, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.backend_tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.backend_tokenizer.no_padding()  # the file may carry the exporter's fixed padding
+        self.backend_tokenizer.no_truncation()
+        specials = _json(folder / "special_tokens_map.json")
+        self.unk_token = _token(specials.get("unk_token")) or "[UNK]"
+        pad_token = _token(specials.get("pad_token")) or "[PAD]"
+        self._batches = Tokenizer.from_str(self.backend_tokenizer.to_str())
+        self._batches.enable_truncation(max_length=max_length)
+        pad_id = self._batches.token_to_id(pad_token) or 0
+        self._batches.enable_padding(pad_id=pad_id, pad_token=pad_token)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.backend_tokenizer.encode(text, add_special_tokens=False).tokens
+
+    def batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The model's inputs for `texts`, padded to the longest and cut at the maximum."""
+        encodings = self._batches.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text("utf-8")) if path.is_file() else {}
+
+
+def _token(value: Any) -> str | None:
+    return value.get("content") if isinstance(value, dict) else value
+
+
+class OnnxEmbedder:
+    """Embeds like the sentence-transformers folder it was exported from (the subset of its
+    interface that indexing and search use), with no torch once the export is in the cache."""
+
+    def __init__(self, folder: Path, onnx_file: Path, threads: int) -> None:
         onnxruntime = _require_onnx()
-        pooling = getattr(model[1], "pooling_mode", None) if len(model) > 1 else None
-        if pooling not in (None, "mean"):
+        pooling = _json(folder / "1_Pooling" / "config.json")
+        modes = [key for key, on in pooling.items() if key.startswith("pooling_mode") and on]
+        if modes not in ([], ["pooling_mode_mean_tokens"]):
             raise AssistantError(
                 f"the onnx_int8 embedder runtime supports mean pooling only, and this"
-                f" embedder pools with {pooling!r}: set models.embedder_runtime to 'torch'"
+                f" embedder pools with {', '.join(modes)}: set models.embedder_runtime to 'torch'"
             )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -129,9 +170,13 @@ class OnnxEmbedder:
         self.session = onnxruntime.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )
-        self.tokenizer = model.tokenizer
-        self.max_seq_length = model.max_seq_length
-        self._dimension = model.get_embedding_dimension()
+        self.max_seq_length = int(
+            _json(folder / "sentence_bert_config.json").get("max_seq_length", 512)
+        )
+        self.tokenizer = WordPieceTokenizer(folder, self.max_seq_length)
+        self._dimension = int(
+            pooling.get("word_embedding_dimension") or _json(folder / "config.json")["hidden_size"]
+        )
 
     def get_embedding_dimension(self) -> int:
         return self._dimension
@@ -145,16 +190,9 @@ class OnnxEmbedder:
         vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            encoded = self.tokenizer(
-                [texts[i] for i in rows],
-                padding=True,
-                truncation=True,
-                max_length=self.max_seq_length,
-                return_tensors="np",
-            )
-            feed = {name: encoded[name].astype(np.int64) for name in INPUTS}
+            feed = self.tokenizer.batch([texts[i] for i in rows])
             hidden = self.session.run(None, feed)[0]
-            mask = encoded["attention_mask"][..., None].astype(np.float32)
+            mask = feed["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
             vectors[rows] = pooled / np.clip(
                 np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None
@@ -162,12 +200,15 @@ class OnnxEmbedder:
         return vectors[0] if single else vectors
 
 
-def load_onnx_embedder(loaded: LoadedSettings, model: Any, model_path: Path) -> OnnxEmbedder:
-    """The int8 ONNX twin of `model` (exported into the cache on first use)."""
+def load_onnx_embedder(
+    loaded: LoadedSettings, model_path: Path, source_model: Callable[[], Any]
+) -> OnnxEmbedder:
+    """The int8 ONNX twin of the sentence-transformers folder `model_path`, exported into the
+    cache on first use from `source_model()` (the only time torch is needed)."""
     _require_onnx()
     name = f"{model_path.parent.name}-{model_path.name}-{_fingerprint(model_path)}.int8.onnx"
     target = cache_dir(loaded.settings) / "models" / name
     if not target.is_file():
-        export_int8(model, target)
+        export_int8(source_model(), target)
     threads = loaded.settings.models.threads or os.cpu_count() or 1
-    return OnnxEmbedder(model, target, threads)
+    return OnnxEmbedder(model_path, target, threads)

@@ -5,7 +5,6 @@ embedder's word pieces of the packs' documents."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -122,7 +122,7 @@ def test_without_the_native_engine_torch_answers_with_one_notice(tmp_path) -> No
     done = subprocess.run(
         [ASSISTANT, "ask", "penguin-wood", QUESTIONS["penguin-wood"], "--max-tokens", "8"],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()

@@ -8,6 +8,7 @@ that generates is chosen once from the settings (`assistant.runtime.engine`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Generator, Sequence
@@ -70,6 +71,7 @@ class Router:
         self._lock = threading.RLock()
         self._embedding: Embedding | None = None
         self._engine: Engine | None = None
+        self._warming: threading.Thread | None = None
 
     # ----- packs, models ------------------------------------------------------------------
 
@@ -111,8 +113,24 @@ class Router:
             return self._engine
 
     def warm_up(self) -> None:
-        """Load the generator of the configured engine (seconds on the first call)."""
-        self.engine().warm_up()
+        """Load the generator of the configured engine, with the adapters of every pack where
+        the engine loads them up front (seconds on the first call)."""
+        self.engine().warm_up([p for p in self.packs() if p.adapter_weights.is_file()])
+
+    def _warm_up_meanwhile(self) -> None:
+        """Start `warm_up` in a background thread (once per router), so the model loads while
+        the question is routed and its passages retrieved; generation waits for it."""
+        with self._lock:
+            if self._warming is not None:
+                return
+            # not a daemon: an early exit waits for it rather than stop native code midway
+            self._warming = threading.Thread(target=self._warm_up_quietly)
+            self._warming.start()
+
+    def _warm_up_quietly(self) -> None:
+        # a failure is raised again by the answer's own call, where it is handled
+        with contextlib.suppress(Exception):
+            self.warm_up()
 
     def load_adapter(self, pack: DomainPack) -> str:
         """Load the pack's adapter into the engine (once); returns its name."""
@@ -161,6 +179,7 @@ class Router:
         """The answer to `question` from `pack` (None: the router picks one, or declines)."""
         draft = _Draft(question, time.perf_counter())
         draft.question = self._checked_question(question, draft.notices)
+        self._warm_up_meanwhile()
         steps = self._steps(
             draft, pack, history_messages(history), rag, adapter, k, max_tokens, mode, cancel
         )

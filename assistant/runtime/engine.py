@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from assistant.errors import AssistantError, MissingDependencyError
@@ -28,8 +29,9 @@ class Generator(Protocol):
 
     tokenizer: Any
 
-    def warm_up(self) -> None:
-        """Load the model now (seconds on the first call of a process)."""
+    def warm_up(self, packs: Sequence[DomainPack] = ()) -> None:
+        """Load the model now (seconds on the first call of a process), and the adapters of
+        `packs` where the engine loads adapters up front."""
 
     def load_adapter(self, pack: DomainPack) -> str:
         """Load the pack's adapter once (checked against the base); returns its name."""

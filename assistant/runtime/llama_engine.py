@@ -19,11 +19,12 @@ Each of these requests reuses the server's prompt cache, so they cost a token ea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -359,7 +360,12 @@ class LlamaCppGenerator:
         self.engine = engine_for(loaded)
         self.tokenizer = self.engine.tokenizer
 
-    def warm_up(self) -> None:
+    def warm_up(self, packs: Sequence[DomainPack] = ()) -> None:
+        """Register every pack's adapter, then build the server once with all of them."""
+        for pack in packs:
+            # a damaged adapter: that pack's answer raises it again, where it is shown
+            with contextlib.suppress(AssistantError):
+                self.engine.load_adapter(pack)
         with self.engine.lock:
             self.engine.server()
 

@@ -39,7 +39,6 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 def _require_onnx() -> Any:
     try:
         import onnxruntime
-        from onnxruntime.quantization import quantize_dynamic  # noqa: F401  (needs onnx)
     except ImportError:
         raise MissingDependencyError(
             f"models.embedder_runtime is 'onnx_int8' but ONNX Runtime is not installed: run"

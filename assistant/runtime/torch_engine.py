@@ -165,8 +165,8 @@ class TorchGenerator:
 
         return load_base_model(self.loaded)
 
-    def warm_up(self) -> None:
-        self._base()
+    def warm_up(self, packs: Sequence[DomainPack] = ()) -> None:
+        self._base()  # adapters load on a pack's first answer: each costs memory in torch
 
     def load_adapter(self, pack: DomainPack) -> str:
         from assistant.runtime.adapters import bank_for

@@ -77,10 +77,18 @@ class AnswerStream:
     def __init__(self, steps: Generator[str, None, Answer]) -> None:
         self._steps = steps
         self._answer: Answer | None = None
+        # One iterator for the stream's life: a loop left early and a later loop (or
+        # `finish()`) go on where the first stopped.
+        self._pieces = self._run()
+
+    def _run(self) -> Iterator[str]:
+        self._answer = yield from self._steps
 
     def __iter__(self) -> Iterator[str]:
-        if self._answer is None:
-            self._answer = yield from self._steps
+        return self._pieces
+
+    def __next__(self) -> str:
+        return next(self._pieces)
 
     @property
     def done(self) -> bool:

@@ -201,8 +201,9 @@ def main() -> None:
         "phases_s": phases,
     }
     prompt_tokens = [len(ids) for _p, _q, ids, _o, _a in prompts]
+    span = f"{min(prompt_tokens)}-{max(prompt_tokens)}"
     print(f"machine: {os.cpu_count()} cores, {platform.machine()}; {len(prompts)} prompts,"
-          f" {min(prompt_tokens)}-{max(prompt_tokens)} tokens, {args.new_tokens} new tokens")  # fmt: skip
+          f" {span} tokens, {args.new_tokens} new tokens")  # fmt: skip
     ratio = p50(decode_ours) / p50(decode_raw)
     print(f"decode tok/s: assistant {p50(decode_ours):.1f} vs raw llama.cpp {p50(decode_raw):.1f}"
           f" -> {ratio:.2f} (goal >= 0.9)")  # fmt: skip

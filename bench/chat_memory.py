@@ -1,12 +1,13 @@
-"""Benchmark: peak memory of `assistant chat` with every pack's adapter loaded (issue [10/10]).
+"""Benchmark: peak memory of `assistant chat` with every pack's adapter loaded.
 
-Run: `.venv/bin/python bench/chat_memory.py [--weights float32,fp16,int8,llama_cpp]
-[--max-tokens 32]` (`llama_cpp`: `models.backend = "llama_cpp"`, with the `llama` extra)
+Run: `.venv/bin/python bench/chat_memory.py [--weights fp16,llama_cpp] [--max-tokens 32]`
+(`llama_cpp`: the default engine; fp16/int8/float32: `models.backend = "transformers"` with
+that `models.quantize`)
 
 Each variant runs in its own process: the real Textual chat app, headless, auto-routing, asks
 one in-scope eval question per pack, so the router loads every pack's index and adapter onto
 the one base model and answers with each. The figure is the process's peak RSS, printed next to
-the goal (1.5 GB) and to the first variant (the shipped float32), both as ratios. Results go to
+the goal (800 MB) and to the first variant (the shipped float32), both as ratios. Results go to
 bench/out/chat_memory.json.
 """
 
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GOAL_MB = 1536
+GOAL_MB = 800
 
 
 async def chat_with_every_pack(max_tokens: int) -> dict:
@@ -56,10 +57,9 @@ async def chat_with_every_pack(max_tokens: int) -> dict:
             while app.answering and time.monotonic() < deadline:
                 await pilot.pause(0.2)
     if loaded.settings.models.backend == "llama_cpp":
-        from assistant.runtime import llama_cpp as llama_backend
-        from assistant.runtime.engine import CONTEXT_TOKENS
+        from assistant.runtime.llama_engine import engine_for
 
-        names = llama_backend.engine_for(loaded, CONTEXT_TOKENS).adapters
+        names = engine_for(loaded).adapters
     else:
         from assistant.runtime.models import load_base_model
 
@@ -73,9 +73,10 @@ async def chat_with_every_pack(max_tokens: int) -> dict:
 
 
 def run_variant(weights: str, max_tokens: int) -> dict:
-    env = dict(os.environ, ASSISTANT_QUANTIZE=weights if weights in ("fp16", "int8") else "none")
-    if weights == "llama_cpp":  # the llama.cpp backend (needs the `llama` extra)
-        env.update(ASSISTANT_BACKEND="llama_cpp", ASSISTANT_QUANTIZE="none")
+    env = dict(os.environ, ASSISTANT_BACKEND="transformers")
+    env["ASSISTANT_QUANTIZE"] = weights if weights in ("fp16", "int8") else "none"
+    if weights == "llama_cpp":  # the default engine
+        env.update(ASSISTANT_BACKEND="llama_cpp")
     done = subprocess.run(
         [sys.executable, __file__, "--child", "--max-tokens", str(max_tokens)],
         env=env,
@@ -89,7 +90,7 @@ def run_variant(weights: str, max_tokens: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default="float32,fp16,int8", help="variants (first: anchor)")
+    parser.add_argument("--weights", default="fp16,llama_cpp", help="variants (first: anchor)")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

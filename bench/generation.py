@@ -6,8 +6,8 @@ Prints prefill and decode tokens/s of `assistant.runtime.generation.stream_chat`
 figures for `model.generate` on the same ~400-token prompt with 128 new tokens (greedy), as
 ratios (goal
 >= 0.95: streaming adds no overhead); the base model's load time on a first run (with the one-time
-GGUF conversion, in a temporary cache) and on later runs; the peak RSS; and, if `llama_cpp` is
-importable, llama.cpp's decode tokens/s on the same GGUF as the speed anchor.
+GGUF conversion, in a temporary cache) and on later runs; and the peak RSS (llama.cpp on the same
+weights, the default engine, is measured by bench/engine.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 import torch
 
 from assistant.runtime.generation import GenerationOptions, GenerationStats
-from assistant.runtime.models import load_base_model, packaged_gguf
+from assistant.runtime.models import load_base_model
 from assistant.runtime.torch_engine import encode_chat, generate_kwargs, stream_tokens
 from assistant.settings import load_settings
 
@@ -102,18 +102,6 @@ def load_times(skip_conversion: bool) -> dict[str, float]:
     return result
 
 
-def llama_cpp_decode() -> float | None:
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        return None
-    llm = Llama(str(packaged_gguf()), n_ctx=1024, n_threads=os.cpu_count(), verbose=False)
-    llm("Hello", max_tokens=4)
-    start = time.perf_counter()
-    out = llm("Write about the sea.", max_tokens=NEW_TOKENS, temperature=0.0)
-    return out["usage"]["completion_tokens"] / (time.perf_counter() - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -139,7 +127,6 @@ def main() -> None:
     stream_prefill = statistics.median(p for p, _ in stream)
     stream_decode = statistics.median(d for _, d in stream)
     loads = load_times(args.skip_conversion)
-    anchor = llama_cpp_decode()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print(
@@ -162,13 +149,7 @@ def main() -> None:
         print(f"{label}: {seconds:.1f} s (subprocess, includes imports)")
     print(f"in-process model load: {handle.load_seconds:.2f} s")
     print(f"peak RSS: {rss_mb:.0f} MB")
-    if anchor is None:
-        print("llama.cpp anchor: llama_cpp not importable (pip install llama-cpp-python==0.3.36)")
-    else:
-        print(
-            f"llama.cpp decode tok/s (same GGUF): {anchor:.1f}; streaming/llama.cpp "
-            f"{stream_decode / anchor:.2f}"
-        )
+    print("llama.cpp on the same weights: bench/engine.py")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def test_add_docs_stats_search_remove_rebuild(run, tmp_path: Path) -> None:
 
     stats = json.loads(run("index", "stats", "cli-pack", "--json").output)
     assert stats["documents"] == 3 and stats["chunks"] >= 3 and stats["bytes"] > 0
-    assert stats["embedder"] == "all-minilm-l6-v2" and stats["updated"]
+    assert stats["embedder"] == "all-minilm-l6-v2+onnx_int8" and stats["updated"]
     assert "chunks" in run("index", "stats", "cli-pack").output
 
     hits = json.loads(

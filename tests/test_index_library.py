@@ -124,7 +124,7 @@ def test_mismatched_index_is_refused_until_rebuilt(settings, embedder) -> None:
     other_model = open_index(
         pack, with_models(settings, embedder="some-other-model"), embedder=embedder
     )
-    with pytest.raises(DamagedDataError, match=r"embedder 'all-minilm-l6-v2'.*rebuild"):
+    with pytest.raises(DamagedDataError, match=r"embedder 'all-minilm-l6-v2\+onnx_int8'.*rebuild"):
         other_model.search("compost")
     assert other_chunks.stats().problem
     other_chunks.rebuild()

@@ -1,5 +1,5 @@
-"""The ONNX Runtime int8 embedder (`models.embedder_runtime = "onnx_int8"`): its vectors stand in
-for the sentence-transformers model's, an index built with it finds the same documents, an
+"""The ONNX Runtime int8 embedder (`models.embedder_runtime = "onnx_int8"`, the default): its
+vectors stand in for the sentence-transformers model's, an index built with it finds the same documents, an
 index built by the other runtime is refused until rebuilt, and a missing runtime is one line."""
 
 from __future__ import annotations
@@ -23,6 +23,17 @@ def _onnx(settings: LoadedSettings) -> LoadedSettings:
     return with_models(settings, embedder_runtime="onnx_int8")
 
 
+def _torch(settings: LoadedSettings) -> LoadedSettings:
+    return with_models(settings, embedder_runtime="torch")
+
+
+@pytest.fixture(scope="module")
+def sentence_transformer(settings):
+    from assistant.runtime.models import load_embedder
+
+    return load_embedder(_torch(settings))
+
+
 @pytest.fixture(scope="module")
 def onnx_embedder(settings):
     from assistant.runtime.models import load_embedder
@@ -30,10 +41,10 @@ def onnx_embedder(settings):
     return load_embedder(_onnx(settings))
 
 
-def test_vectors_stand_in_for_the_float32_model(onnx_embedder, embedder) -> None:
+def test_vectors_stand_in_for_the_float32_model(onnx_embedder, sentence_transformer) -> None:
     texts = [c.question for c in load_cases(find_pack("diabetes").eval_file)[0][:16]]
     ours = onnx_embedder.encode(texts, batch_size=5, normalize_embeddings=True)
-    theirs = embedder.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    theirs = sentence_transformer.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     assert ours.shape == theirs.shape
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
     assert (ours * theirs).sum(axis=1).min() > 0.97
@@ -52,17 +63,17 @@ def test_an_index_built_with_it_finds_the_source_documents(settings, onnx_embedd
     found = [any(h.path == c.source for h in index.search(c.question, k=5)) for c in cases]
     assert sum(found) / len(found) >= 0.95  # the float32 index finds all of them (RESULTS.md)
 
-    torch_index = open_index(pack, settings)
+    torch_index = open_index(pack, _torch(settings))
     with pytest.raises(AssistantError, match=r"embedder 'all-minilm-l6-v2\+onnx_int8'.*rebuild"):
         torch_index.search("kiln")
 
 
-def test_without_onnx_runtime_it_is_one_line_naming_the_extra(settings, monkeypatch) -> None:
+def test_without_onnx_runtime_it_is_one_line_naming_the_package(settings, monkeypatch) -> None:
     from assistant.runtime import models
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     monkeypatch.setattr(models, "_cache", {k: v for k, v in models._cache.items()
                                            if k[0] != "embedder-onnx-int8"})  # fmt: skip
-    with pytest.raises(AssistantError, match=r"assistant\[onnx\]") as raised:
+    with pytest.raises(AssistantError, match=r"pip install onnxruntime") as raised:
         models.load_embedder(_onnx(settings))
     assert "\n" not in str(raised.value)

@@ -32,7 +32,7 @@ from assistant.settings import LoadedSettings, cache_dir
 
 log = logging.getLogger(__name__)
 
-INSTALL = "pip install 'assistant[onnx]'"
+INSTALL = "pip install onnxruntime==1.32.0"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 

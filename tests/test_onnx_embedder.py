@@ -1,6 +1,7 @@
 """The ONNX Runtime int8 embedder (`models.embedder_runtime = "onnx_int8"`, the default): its
-vectors stand in for the sentence-transformers model's, an index built with it finds the same documents, an
-index built by the other runtime is refused until rebuilt, and a missing runtime is one line."""
+vectors stand in for the sentence-transformers model's, an index built with it finds the same
+documents, an index built by the other runtime is refused until rebuilt, and a missing runtime
+is one line."""
 
 from __future__ import annotations
 

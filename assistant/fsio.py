@@ -150,3 +150,8 @@ def _settle(folder: Path, old: Path | None) -> None:
         fsync_path(folder)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def folder_size(path: Path) -> int:
+    """The bytes of every file under `path`."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

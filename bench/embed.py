@@ -132,6 +132,8 @@ def main() -> None:
         for pack in packs:
             index = indexes[pack.name]
             cases = [c for c in load_cases(pack.eval_file)[0] if not c.out_of_scope and c.source]
+            # Swaps vectors in memory instead of building an index per variant (minutes each):
+            # a benchmark reaching into the index on purpose.
             state = index._open()
             if name != "float32":  # the same chunk ids, vectors from this variant
                 ids, texts = inputs[pack.name]

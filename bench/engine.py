@@ -49,7 +49,7 @@ from assistant.answering.router import Router
 from assistant.settings import load_settings
 loaded = load_settings(); router = Router(loaded)
 mark("import the answer path")
-router._tokenizer(); mark("load the tokenizer")
+router.tokenizer(); mark("load the tokenizer")
 router.embedding().model; mark("load the embedder")
 router.warm_up(); mark("load the model and 4 adapters")
 marks["torch imported"] = "torch" in sys.modules
@@ -92,7 +92,7 @@ def raw_llama(engine, ids: list[int], adapter: str | None, new_tokens: int) -> d
     times: list[float] = []
     request = {
         "prompt": ids, "max_tokens": new_tokens, "temperature": 0.0, "ignore_eos": True,
-        "stream": True, "cache_prompt": True, "lora": engine._lora(adapter),
+        "stream": True, "cache_prompt": True, "lora": engine.lora(adapter),
     }  # fmt: skip
     start = time.perf_counter()
     with engine.lock:
@@ -109,12 +109,6 @@ def ours(generator, ids, options, adapter, new_tokens: int) -> dict:
     stream.text()
     assert stream.stats.new_tokens == new_tokens, stream.stats
     return {"first_token_s": stream.stats.first_token_s, "decode": stream.stats.decode_tokens_per_s}
-
-
-def empty_cache(engine) -> None:
-    with engine.lock:
-        engine._server = None
-        engine.server()
 
 
 def first_token(router, pack: str, question: str) -> float:
@@ -174,9 +168,9 @@ def main() -> None:
     for pack, question, ids, _options, adapter in prompts:
         first_token(router, pack, f"{question} Please answer briefly.")  # the pack's system turn
         warm.append(first_token(router, pack, question))
-        empty_cache(engine)
+        engine.drop_cache()
         cold.append(first_token(router, pack, question))
-        empty_cache(engine)
+        engine.drop_cache()
         raw_cold.append(raw_llama(engine, ids, adapter, 2)["first_token_s"])
 
     pack, question = asked[0]

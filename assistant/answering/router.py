@@ -136,7 +136,8 @@ class Router:
         """Load the pack's adapter into the engine (once); returns its name."""
         return self.engine().load_adapter(pack)
 
-    def _tokenizer(self) -> Any:
+    def tokenizer(self) -> Any:
+        """The base model's tokenizer and chat template (no torch)."""
         from assistant.runtime.models import load_tokenizer
 
         return load_tokenizer(self.loaded)
@@ -195,7 +196,7 @@ class Router:
         question = (question or "").strip()
         if not question:
             raise AssistantError("the question is empty")
-        tokenizer = self._tokenizer()
+        tokenizer = self.tokenizer()
         ids = tokenizer(question)["input_ids"]
         if len(ids) > MAX_QUESTION_TOKENS:
             question = tokenizer.decode(ids[:MAX_QUESTION_TOKENS])
@@ -324,7 +325,7 @@ class Router:
                 )
         draft.fields["adapter"] = adapter_name
         options = GenerationOptions.from_settings(config.generation, max_new_tokens=max_tokens)
-        tokenizer = self._tokenizer()
+        tokenizer = self.tokenizer()
         budget = CONTEXT_TOKENS - options.max_new_tokens
         messages, trimmed = prompt_messages(
             config, draft.question, sources, turns, tokenizer, budget
@@ -382,7 +383,7 @@ class Router:
         options = GenerationOptions.from_settings(
             self.loaded.settings.generation, max_new_tokens=max_tokens
         )
-        ids = chat_token_ids(self._tokenizer(), [{"role": "user", "content": question}])
+        ids = chat_token_ids(self.tokenizer(), [{"role": "user", "content": question}])
 
         def steps() -> Steps:
             generated = self.engine().generate(ids, options)

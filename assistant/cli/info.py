@@ -63,8 +63,8 @@ def config_command(ctx: Context, as_json: bool) -> None:
 @pass_context
 def models(ctx: Context, as_json: bool) -> None:
     """Show the base model and the embedder: names, folders, sizes and load times."""
+    from assistant.fsio import folder_size
     from assistant.runtime.models import (
-        folder_size,
         load_base_model,
         load_embedder,
         resolve_embedder_path,

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from assistant.errors import AssistantError, NotFoundError
+from assistant.fsio import folder_size
 from assistant.knowledge import store
 from assistant.knowledge.config import IndexConfig, doc_path
 from assistant.knowledge.embedding import Embedding, query_matrix
@@ -179,7 +180,7 @@ class IndexReader:
             exists=True,
             documents=manifest.get("documents", 0),
             chunks=manifest.get("chunks", 0),
-            bytes=store.folder_bytes(generation),
+            bytes=folder_size(generation),
             embedder=embedder.get("name"),
             dimension=embedder.get("dimension"),
             chunk_tokens=chunking.get("chunk_tokens"),

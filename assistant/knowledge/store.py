@@ -244,10 +244,6 @@ def sweep(index_dir: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def folder_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
 # ----- the docstore: reads --------------------------------------------------------------------
 
 HitRow = tuple[int, str, str, str, str | None, int | None, int, int]

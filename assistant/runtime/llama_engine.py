@@ -124,7 +124,15 @@ class LlamaEngine:
             self._server_adapters = wanted
         return self._server
 
-    def _lora(self, adapter: str | None) -> list[dict[str, Any]]:
+    def drop_cache(self) -> None:
+        """Build the server again: nothing cached (benchmarks of a first answer)."""
+        with self.lock:
+            self._server = None
+            self.server()
+
+    def lora(self, adapter: str | None) -> list[dict[str, Any]]:
+        """The adapter list every request sends: each registered adapter with scale 1 for
+        `adapter` and 0 for the rest."""
         if adapter is not None and adapter not in self.adapters:
             raise AssistantError(f"adapter {adapter!r} is not loaded")
         return [
@@ -171,7 +179,7 @@ class _Decoding:
         if options.decline_min_prob > 0:
             self.margin = decline_margin(engine.tokenizer, options.decline_min_prob)
         self.guard = RepeatGuard(options.no_repeat_ngram)
-        self.base = _request_base(options, engine._lora(adapter))
+        self.base = _request_base(options, engine.lora(adapter))
 
     def run(self) -> None:
         while self.margin is not None and not self._done() and self.margin.watching(self.answer):

@@ -295,10 +295,6 @@ def embedder_id(loaded: LoadedSettings) -> str:
     return models.embedder + suffix
 
 
-def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
 def base_model_fingerprint(loaded: LoadedSettings) -> str:
     """A short hash that identifies the base model's weights, recorded with each adapter.
 

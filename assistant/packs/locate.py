@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import AssistantError, NotFoundError
 from assistant.settings import base_name, home_dir
@@ -56,7 +57,7 @@ def adapter_key(base: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", name).strip(".-") or "base"
 
 
-def _json(path: Path) -> dict:
+def _json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
@@ -135,8 +136,9 @@ class DomainPack:
         if self.adapters_dir.is_dir():
             for child in sorted(self.adapters_dir.iterdir()):
                 if child.is_dir() and not child.name.startswith("."):
-                    record = _json(child / ADAPTER_RECORD)
-                    found.append(Adapter(base_name(record.get("base_model") or child.name), child))
+                    recorded = _json(child / ADAPTER_RECORD).get("base_model")
+                    base = recorded if isinstance(recorded, str) and recorded else child.name
+                    found.append(Adapter(base_name(base), child))
         flat = self._flat_adapter_base()
         if flat and adapter_key(flat) not in {a.dir.name for a in found}:
             found.append(Adapter(flat, self.adapters_dir))

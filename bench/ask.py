@@ -95,6 +95,7 @@ def main() -> None:
     import assistant.answering.compose as compose_module
     import assistant.answering.router as router_module
     from assistant.packs.locate import list_packs
+    from assistant.runtime.bases import pack_adapter
     from assistant.runtime.generation import GenerationOptions, GenerationStats
     from assistant.runtime.models import load_base_model, load_embedder
     from assistant.runtime.torch_engine import stream_chat
@@ -169,7 +170,7 @@ def main() -> None:
             pass
         raw_tps.append(stats.decode_tokens_per_s)
         raw_first_ms.append(stats.first_token_s * 1000)
-        if router.handle(answer.pack).pack.adapter_weights.is_file():
+        if pack_adapter(router.handle(answer.pack).pack, router.loaded).trained:
             with_adapter = router.answer(question, answer.pack, max_tokens=args.max_tokens)
             if with_adapter.adapter:
                 adapter_tps.append(with_adapter.timings.tokens_per_s)

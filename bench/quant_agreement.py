@@ -52,12 +52,14 @@ def load_with_adapters(loaded, packs):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from assistant.runtime.bases import pack_adapter
     from assistant.runtime.models import resolve_base_path
 
     model = AutoModelForCausalLM.from_pretrained(resolve_base_path(loaded)).eval()
-    peft = PeftModel.from_pretrained(model, str(packs[0].adapter_dir), adapter_name=packs[0].name)
+    first = str(pack_adapter(packs[0], loaded).dir)
+    peft = PeftModel.from_pretrained(model, first, adapter_name=packs[0].name)
     for pack in packs[1:]:
-        peft.load_adapter(str(pack.adapter_dir), adapter_name=pack.name)
+        peft.load_adapter(str(pack_adapter(pack, loaded).dir), adapter_name=pack.name)
     return model, peft.eval()
 
 

@@ -58,10 +58,11 @@ def test_a_failed_swap_leaves_the_old_folder(tmp_path: Path, monkeypatch: pytest
 
 
 def test_the_set_aside_name_is_the_one_the_adapter_sweep_looks_for(tmp_path: Path) -> None:
-    from assistant.training.install import OLD_PREFIX
+    from assistant.training.install import old_prefix
 
     aside = fsio.set_aside_path(tmp_path / "adapter")
-    assert aside.name == f"{OLD_PREFIX}{os.getpid()}" and aside.parent == tmp_path
+    assert aside.name == f"{old_prefix(tmp_path / 'adapter')}{os.getpid()}"
+    assert aside.parent == tmp_path
 
 
 def test_atomic_output_replaces_only_on_success_and_keeps_the_mode(tmp_path: Path) -> None:

@@ -156,12 +156,14 @@ def test_a_retrained_adapter_is_exported_again_and_the_old_export_removed(
 
     from assistant.runtime.gguf_files import exported_lora
 
+    base = settings.settings.models.base_model
     pack = DomainPack("penguin-wood", tmp_path / "penguin-wood")
-    shutil.copytree(find_pack("penguin-wood").adapter_dir, pack.adapter_dir)
+    shutil.copytree(find_pack("penguin-wood").adapter(base).dir, pack.adapter_dir_for(base))
     before = exported_lora(pack, settings)
+    assert before.parent.name == base  # the exports of each base in a folder of their own
     stamp = before.stat().st_mtime_ns
     assert exported_lora(pack, settings) == before and before.stat().st_mtime_ns == stamp
-    weights = pack.adapter_weights
+    weights = pack.adapter(base).weights
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1  # one bit of the last weight: the same size, another adapter
     weights.write_bytes(bytes(data))

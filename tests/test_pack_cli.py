@@ -109,8 +109,11 @@ def test_validate_unknown_pack_is_one_line(only_user_packs: None) -> None:
 def test_list_and_show_json(only_user_packs: None) -> None:
     assert json.loads(run("pack", "list", "--json").stdout) == []
     run("pack", "new", "alpha", "--title", "Alpha things", "--no-index")
+    # a pack from before adapters were kept per base: its one adapter in adapter/ itself,
+    # recorded with the old name of the base
     adapter = user_packs_dir() / "alpha" / "adapter"
     adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
     (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "x"}', "utf-8")
     (adapter / "training.json").write_text('{"base_model": "smollm2-135m-instruct"}', "utf-8")
     (row,) = json.loads(run("pack", "list", "--json").stdout)
@@ -119,12 +122,15 @@ def test_list_and_show_json(only_user_packs: None) -> None:
     assert row["documents"] == 1
     assert row["chunks"] is None
     assert row["adapter"]["trained"] is True
-    assert row["adapter"]["base_model"] == "smollm2-135m-instruct"
+    assert row["adapter"]["base_model"] == "smollm2-135m"
     assert row["adapter"]["path"] == str(adapter.resolve())
     assert row["adapter"]["stale"] is None
     (adapter / "training.json").write_text('{"base_model": "other-7b"}', "utf-8")
     (row,) = json.loads(run("pack", "list", "--json").stdout)
-    assert "trained on other-7b" in row["adapter"]["stale"]
+    assert row["adapter"]["trained"] is False  # answers use the base alone
+    assert [a["base_model"] for a in row["adapters"]] == ["other-7b"]
+    shown = run("pack", "show", "alpha").stdout
+    assert "adapter: none for smollm2-135m (base model answers); also for other-7b" in shown
     (adapter / "training.json").write_text('{"base_model": "smollm2-135m-instruct"}', "utf-8")
     assert row["eval_questions"] == 2
     result = run("pack", "list")
@@ -133,9 +139,10 @@ def test_list_and_show_json(only_user_packs: None) -> None:
     assert shown["valid"] is True
     assert shown["config"]["retrieval"]["k"] == 4
     assert shown["paths"]["pack_toml"].endswith("alpha/pack.toml")
+    assert shown["paths"]["adapter"] == str(adapter.resolve())
     text = run("pack", "show", "alpha")
     assert text.exit_code == 0
-    assert "trained on smollm2-135m-instruct" in text.stdout
+    assert "trained on smollm2-135m" in text.stdout
 
 
 def test_list_survives_a_broken_pack(only_user_packs: None) -> None:

@@ -42,7 +42,7 @@ def test_shipped_adapter_matches_its_pack(pack: DomainPack, settings) -> None:
     changed pack.toml [training] or sft file without retraining shows as stale)."""
     from assistant.packs.info import adapter_info
 
-    info = adapter_info(pack, load_pack_config(pack), settings)
+    info = adapter_info(pack, settings, load_pack_config(pack))
     assert info["trained"], f"{pack.name} ships no adapter"
     assert info["stale"] is None, info["stale"]
 

@@ -54,7 +54,8 @@ def trained_pack(tmp_path_factory, settings):
 @pytest.mark.slow
 def test_training_writes_a_complete_adapter(trained_pack, settings) -> None:
     pack, report = trained_pack
-    folder = pack.adapter_dir
+    folder = pack.adapter_dir_for(settings.settings.models.base_model)
+    assert folder == pack.root / "adapter" / "smollm2-135m"
     for name in ("adapter_model.safetensors", "adapter_config.json", "training.json", "loss.png"):
         assert (folder / name).is_file(), name
     info = json.loads((folder / "training.json").read_text())
@@ -63,8 +64,8 @@ def test_training_writes_a_complete_adapter(trained_pack, settings) -> None:
     assert len(info["loss_curve"]) == 2
     assert info["data_hash"] and info["base_fingerprint"]
     config = json.loads((folder / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == "smollm2-135m-instruct"  # no machine paths
-    assert not list(pack.root.glob(".adapter.tmp-*"))
+    assert config["base_model_name_or_path"] == "smollm2-135m"  # no machine paths
+    assert not list(pack.adapters_dir.glob(".adapter.tmp-*"))
 
 
 @pytest.mark.slow
@@ -96,7 +97,7 @@ def test_damaged_adapter_is_refused_with_the_repair_command(trained_pack, settin
     pack, _ = trained_pack
     copy = tmp_path / "domains" / "tiny-wood"
     shutil.copytree(pack.root, copy)
-    weights = copy / "adapter" / "adapter_model.safetensors"
+    weights = copy / "adapter" / "smollm2-135m" / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(AssistantError, match=r"damaged.*assistant train tiny-wood"):
         check_adapter(pack_at(copy), settings)
@@ -107,7 +108,7 @@ def test_adapter_from_another_base_is_refused(trained_pack, settings, tmp_path):
     pack, _ = trained_pack
     copy = tmp_path / "domains" / "tiny-wood"
     shutil.copytree(pack.root, copy)
-    info_file = copy / "adapter" / "training.json"
+    info_file = copy / "adapter" / "smollm2-135m" / "training.json"
     info = json.loads(info_file.read_text())
     info["base_fingerprint"] = "0000deadbeef0000"
     info_file.write_text(json.dumps(info))

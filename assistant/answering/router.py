@@ -24,6 +24,7 @@ from assistant.knowledge import open_index
 from assistant.knowledge.embedding import Embedding
 from assistant.packs.format import load_pack_config
 from assistant.packs.locate import DomainPack, find_pack, list_packs
+from assistant.runtime.bases import pack_adapter
 from assistant.runtime.engine import CONTEXT_TOKENS, generator_for
 from assistant.runtime.engine import Generator as Engine
 from assistant.runtime.generation import GenerationOptions, GenerationStats, chat_token_ids
@@ -115,7 +116,7 @@ class Router:
     def warm_up(self) -> None:
         """Load the generator of the configured engine, with the adapters of every pack where
         the engine loads them up front (seconds on the first call)."""
-        self.engine().warm_up([p for p in self.packs() if p.adapter_weights.is_file()])
+        self.engine().warm_up([p for p in self.packs() if pack_adapter(p, self.loaded).trained])
 
     def _warm_up_meanwhile(self) -> None:
         """Start `warm_up` in a background thread (once per router), so the model loads while
@@ -316,12 +317,13 @@ class Router:
         config, pack = handle.config, handle.pack
         adapter_name = None
         if use_adapter:
-            if pack.adapter_weights.is_file():
+            if pack_adapter(pack, self.loaded).trained:
                 adapter_name = self.load_adapter(pack)
             else:
+                base = self.loaded.settings.models.base_model
                 draft.notices.append(
-                    f"pack {pack.name!r} has no trained adapter yet; the base model answers"
-                    f" (train one with `assistant train {pack.name}`)"
+                    f"pack {pack.name!r} has no trained adapter for base {base} yet; the base"
+                    f" model answers alone (train one with `assistant train {pack.name}`)"
                 )
         draft.fields["adapter"] = adapter_name
         options = GenerationOptions.from_settings(config.generation, max_new_tokens=max_tokens)

@@ -12,7 +12,8 @@ from assistant.cli.ask import ask
 from assistant.cli.chat import chat
 from assistant.cli.eval import eval_command
 from assistant.cli.index import index
-from assistant.cli.info import config_command, models, setup, version
+from assistant.cli.info import config_command, setup, version
+from assistant.cli.models import models
 from assistant.cli.pack import pack
 from assistant.cli.serve import serve
 from assistant.cli.train import train

@@ -1,10 +1,10 @@
-"""`assistant version`, `config`, `models` and `setup`: what is installed and how it is set."""
+"""`assistant version`, `config` and `setup`: what is installed and how it is set
+(`assistant models` is in `models.py`)."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import click
 from rich.console import Console
@@ -59,80 +59,26 @@ def config_command(ctx: Context, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@pass_context
-def models(ctx: Context, as_json: bool) -> None:
-    """Show the base model and the embedder: names, folders, sizes and load times."""
-    from assistant.fsio import folder_size
-    from assistant.runtime.models import (
-        load_base_model,
-        load_embedder,
-        resolve_embedder_path,
-    )
-
-    loaded = ctx.settings
-    base = load_base_model(loaded)
-    start = time.perf_counter()
-    embedder = load_embedder(loaded)
-    embedder_seconds = time.perf_counter() - start
-    embedder_path = resolve_embedder_path(loaded)
-    report = {
-        "base_model": {
-            "name": base.name,
-            "path": str(base.path),
-            "bytes": folder_size(base.path),
-            "parameters": _parameter_count(base),
-            "dtype": str(base.model.dtype).removeprefix("torch."),
-            "linear_weights": loaded.settings.models.quantize,
-            "backend": loaded.settings.models.backend,
-            "load_seconds": round(base.load_seconds, 3),
-        },
-        "embedder": {
-            "name": loaded.settings.models.embedder,
-            "path": str(embedder_path),
-            "bytes": folder_size(embedder_path),
-            "dimension": embedder.get_embedding_dimension(),
-            "load_seconds": round(embedder_seconds, 3),
-        },
-    }
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    table = Table()
-    for column in ("model", "name", "folder", "size", "load"):
-        table.add_column(column)
-    for kind, row in report.items():
-        table.add_row(
-            kind,
-            row["name"],
-            row["path"],
-            f"{row['bytes'] / 1e6:.0f} MB",
-            f"{row['load_seconds']:.2f} s",
-        )
-    Console().print(table)
-
-
-@click.command()
 @click.option("--skip-indexes", is_flag=True, help="Only prepare the models.")
 @pass_context
 def setup(ctx: Context, skip_indexes: bool) -> None:
-    """Prepare everything for first use: convert the base model once and build the index of
-    every pack that has none (or one built with other settings). Fast when already done."""
+    """Prepare everything for first use: the configured base model (its GGUF joined from the
+    installed parts and checked, converted once) and the index of every pack that has none (or
+    one built with other settings). Fast when already done."""
     from assistant.errors import AssistantError
     from assistant.knowledge import open_index
     from assistant.packs.locate import list_packs
-    from assistant.runtime.models import PACKAGED_BASE, converted_dir, resolve_base_path
+    from assistant.runtime.models import converted_dir, resolve_base_path
 
     loaded = ctx.settings
-    if (
-        loaded.settings.models.base_model == PACKAGED_BASE
-        and (converted_dir(loaded) / "SOURCE").is_file()
-    ):
-        click.echo("base model: ready")
+    base = loaded.settings.models.base_model
+    converted = converted_dir(loaded)
+    if converted is not None and (converted / "SOURCE").is_file():
+        click.echo(f"base model {base}: ready")
     else:
         start = time.perf_counter()
         path = resolve_base_path(loaded)
-        click.echo(f"base model: ready in {path} ({time.perf_counter() - start:.0f} s)")
+        click.echo(f"base model {base}: ready in {path} ({time.perf_counter() - start:.0f} s)")
     if loaded.settings.models.backend == "llama_cpp":
         from assistant.runtime.gguf_files import runtime_gguf
 
@@ -158,14 +104,3 @@ def setup(ctx: Context, skip_indexes: bool) -> None:
             f" ({time.perf_counter() - start:.0f} s)"
         )
     click.echo("indexes: ready")
-
-
-def _parameter_count(base: Any) -> int:
-    """Parameters of the model, counting linear layers converted by models.quantize (their
-    weights are packed, not parameters any more)."""
-    count = sum(p.numel() for p in base.model.parameters())
-    converted = base.quantized.converted.values() if base.quantized is not None else ()
-    for layer in converted:
-        count += layer.in_features * layer.out_features
-        count += 0 if layer.bias() is None else layer.out_features
-    return count

@@ -42,11 +42,16 @@ def _shown(path: str | Path) -> str:
         return str(path)
 
 
-def _adapter_text(adapter: dict[str, Any]) -> str:
+def _adapter_text(row: dict[str, Any]) -> str:
+    """The adapter for the configured base, and the bases the pack has other adapters for."""
+    adapter = row["adapter"]
     if not adapter["trained"]:
-        return "none (base model answers)"
-    text = f"trained on {adapter['base_model']}" if adapter["base_model"] else "trained"
-    return f"{text} (stale: {adapter['stale']})" if adapter.get("stale") else text
+        text = f"none for {adapter['base_model']} (base model answers)"
+    else:
+        text = f"trained on {adapter['base_model']}"
+        text += f" (stale: {adapter['stale']})" if adapter.get("stale") else ""
+    others = [a["base_model"] for a in row["adapters"] if a["base_model"] != adapter["base_model"]]
+    return f"{text}; also for {', '.join(others)}" if others else text
 
 
 @click.group()
@@ -80,7 +85,7 @@ def list_command(ctx: Context, as_json: bool) -> None:
             title,
             str(row["documents"]),
             chunks,
-            _adapter_text(row["adapter"]),
+            _adapter_text(row),
             str(row["eval_questions"]),
         )
     Console().print(table)
@@ -111,7 +116,7 @@ def show(ctx: Context, name: str, as_json: bool) -> None:
             "docs": str(domain.docs_dir),
             "sft": str(domain.sft_file),
             "eval": str(domain.eval_file),
-            "adapter": str(domain.adapter_dir),
+            "adapter": summary["adapter"]["path"],
             "sources": str(domain.sources_file),
             "index": str(domain.index_dir),
         },
@@ -134,7 +139,7 @@ def show(ctx: Context, name: str, as_json: bool) -> None:
         f"eval questions: {summary['eval_questions']}",
         soft_wrap=True,
     )
-    console.print(f"adapter: {_adapter_text(summary['adapter'])}")
+    console.print(f"adapter: {_adapter_text(summary)}", soft_wrap=True)
     if config:
         retrieval, generation = config["retrieval"], config["generation"]
         console.print(
@@ -292,13 +297,13 @@ def gguf_adapter(ctx: Context, name: str, output: Path | None, as_json: bool) ->
     """Write pack NAME's adapter as a GGUF LoRA for llama.cpp (llama-cli or llama-server
     --lora), to run beside the base model's GGUF."""
     from assistant.runtime.gguf_lora import export_pack_adapter
-    from assistant.runtime.models import PACKAGED_BASE, packaged_gguf
+    from assistant.runtime.models import source_gguf
 
     domain = pack_from_argument(name)
     target = export_pack_adapter(domain, ctx.settings, output or Path(f"{domain.name}-lora.gguf"))
     base = ctx.settings.settings.models.base_model
-    packaged = base == PACKAGED_BASE
-    base_gguf = str(packaged_gguf()) if packaged else None
+    gguf = source_gguf(ctx.settings)
+    base_gguf = str(gguf) if gguf else None
     if as_json:
         _echo_json({"pack": domain.name, "path": str(target), "base_gguf": base_gguf})
         return
@@ -306,7 +311,7 @@ def gguf_adapter(ctx: Context, name: str, output: Path | None, as_json: bool) ->
     if base_gguf:
         click.echo(f"  llama-server -m {base_gguf} --lora {_shown(target)}")
     else:
-        click.echo(f"  use it with a llama-architecture GGUF of {base}")
+        click.echo(f"  use it with a GGUF of {base}")
 
 
 @pack.command("import")

@@ -1,5 +1,6 @@
-"""What a domain pack holds, as plain data: document and question counts, the adapter and what
-base it was trained on, the index size. Used by `assistant pack list/show` (and the TUI).
+"""What a domain pack holds, as plain data: document and question counts, the adapter for the
+configured base and the adapters for the others, the index size. Used by `assistant pack
+list/show` (and the TUI).
 """
 
 from __future__ import annotations
@@ -42,38 +43,47 @@ def _read_json(path: Any) -> dict[str, Any]:
 
 
 def adapter_info(
-    pack: DomainPack, config: PackConfig | None = None, loaded: LoadedSettings | None = None
+    pack: DomainPack, loaded: LoadedSettings, config: PackConfig | None = None
 ) -> dict[str, Any]:
-    """{"trained", "base_model", "path", "stale"}: the base comes from `adapter/training.json`,
-    else pack.toml's [adapter], else PEFT's adapter_config.json. `stale` says why the adapter no
-    longer matches (another base model than configured, or changed examples/settings)."""
-    folder = pack.adapter_dir
-    trained = pack.adapter_config.is_file() or pack.adapter_weights.is_file()
-    info = _read_json(folder / "training.json")
-    base = info.get("base_model")
-    if not base and config is not None:
-        base = config.adapter.base_model
-    if not base and trained:
-        base = _read_json(pack.adapter_config).get("base_model_name_or_path")
-    stale = []
-    if trained and loaded is not None and base and base != loaded.settings.models.base_model:
-        stale.append(f"trained on {base}, configured base is {loaded.settings.models.base_model}")
+    """{"trained", "base_model", "path", "stale", "steps", "trained_at"} of the adapter answers
+    use: the pack's adapter for the configured base. `stale` says when the examples or training
+    settings changed since it was trained."""
+    adapter = pack.adapter(loaded.settings.models.base_model)
+    info = _read_json(adapter.record)
+    stale = None
     if (
-        trained
+        adapter.trained
         and config is not None
         and info.get("data_hash")
         and pack.sft_file.is_file()
         and info["data_hash"] != data_hash(pack, config)
     ):
-        stale.append("examples or training settings changed since training")
+        stale = "examples or training settings changed since training"
     return {
-        "trained": trained,
-        "base_model": base or None,
-        "path": str(folder),
-        "stale": "; ".join(stale) or None,
+        "trained": adapter.trained,
+        "base_model": adapter.base,
+        "path": str(adapter.dir),
+        "stale": stale,
         "steps": info.get("steps"),
         "trained_at": info.get("trained_at"),
     }
+
+
+def all_adapters(pack: DomainPack) -> list[dict[str, Any]]:
+    """Every trained adapter of the pack, one per base: {"base_model", "path", "steps",
+    "trained_at"}."""
+    rows = []
+    for adapter in pack.adapters():
+        info = _read_json(adapter.record)
+        rows.append(
+            {
+                "base_model": adapter.base,
+                "path": str(adapter.dir),
+                "steps": info.get("steps"),
+                "trained_at": info.get("trained_at"),
+            }
+        )
+    return rows
 
 
 def pack_summary(
@@ -93,7 +103,8 @@ def pack_summary(
         "path": str(pack.root),
         "documents": count_documents(pack),
         "chunks": index["chunks"] if index else None,
-        "adapter": adapter_info(pack, config, loaded),
+        "adapter": adapter_info(pack, loaded, config),
+        "adapters": all_adapters(pack),
         "eval_questions": count_lines(pack.eval_file),
         "sft_examples": count_lines(pack.sft_file),
         "error": error,

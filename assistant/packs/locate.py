@@ -12,17 +12,20 @@ The rest of the pack layer: `pack_format` (typed pack.toml and JSONL lines, `loa
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import AssistantError, NotFoundError
-from assistant.settings import home_dir
+from assistant.settings import base_name, home_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The files of a trained adapter in its folder, as PEFT writes them.
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_RECORD = "training.json"  # what `assistant train` records: the base, data, settings
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
@@ -45,6 +48,45 @@ def check_name(name: str) -> str:
             f"invalid pack name {name!r}: use lowercase letters, digits and hyphens (e.g. my-pack)"
         )
     return name
+
+
+def adapter_key(base: str) -> str:
+    """The folder under a pack's adapter/ for the base_model value `base`: a known base's name
+    as it is, a user's model folder or .gguf file by its name in lowercase."""
+    name = Path(base_name(base)).expanduser().name.lower()
+    return re.sub(r"[^a-z0-9._-]+", "-", name).strip(".-") or "base"
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A pack's LoRA adapter for one base model: its folder and the files in it."""
+
+    base: str  # the base_model value it belongs to
+    dir: Path
+
+    @property
+    def weights(self) -> Path:
+        return self.dir / ADAPTER_WEIGHTS
+
+    @property
+    def config(self) -> Path:
+        return self.dir / ADAPTER_CONFIG
+
+    @property
+    def record(self) -> Path:
+        return self.dir / ADAPTER_RECORD
+
+    @property
+    def trained(self) -> bool:
+        return self.weights.is_file()
 
 
 @dataclass(frozen=True)
@@ -71,16 +113,46 @@ class DomainPack:
         return self.root / "eval" / "qa.jsonl"
 
     @property
-    def adapter_dir(self) -> Path:
+    def adapters_dir(self) -> Path:
+        """adapter/: one folder per base model the pack has an adapter for."""
         return self.root / "adapter"
 
-    @property
-    def adapter_weights(self) -> Path:
-        return self.adapter_dir / ADAPTER_WEIGHTS
+    def adapter_dir_for(self, base: str) -> Path:
+        """Where the adapter trained on `base` lives, and where training writes it."""
+        return self.adapters_dir / adapter_key(base)
 
-    @property
-    def adapter_config(self) -> Path:
-        return self.adapter_dir / ADAPTER_CONFIG
+    def adapter(self, base: str) -> Adapter:
+        """The pack's adapter for the base_model value `base` (trained or not). A pack from
+        before adapters were kept per base has its one adapter in adapter/ itself; it counts
+        as the adapter of the base its training.json names."""
+        folder = self.adapter_dir_for(base)
+        if not folder.is_dir() and self._flat_adapter_base() == base_name(base):
+            return Adapter(base_name(base), self.adapters_dir)
+        return Adapter(base_name(base), folder)
+
+    def adapters(self) -> list[Adapter]:
+        """Every trained adapter of the pack, one per base."""
+        found = []
+        if self.adapters_dir.is_dir():
+            for child in sorted(self.adapters_dir.iterdir()):
+                if child.is_dir() and not child.name.startswith("."):
+                    recorded = _json(child / ADAPTER_RECORD).get("base_model")
+                    base = recorded if isinstance(recorded, str) and recorded else child.name
+                    found.append(Adapter(base_name(base), child))
+        flat = self._flat_adapter_base()
+        if flat and adapter_key(flat) not in {a.dir.name for a in found}:
+            found.append(Adapter(flat, self.adapters_dir))
+        return [a for a in found if a.trained]
+
+    def _flat_adapter_base(self) -> str | None:
+        """The base of an adapter kept in adapter/ itself (the layout before per-base folders):
+        from its training.json, else PEFT's adapter_config.json; None without one."""
+        if not (self.adapters_dir / ADAPTER_WEIGHTS).is_file():
+            return None
+        base = _json(self.adapters_dir / ADAPTER_RECORD).get("base_model") or _json(
+            self.adapters_dir / ADAPTER_CONFIG
+        ).get("base_model_name_or_path")
+        return base_name(base) if isinstance(base, str) and base else None
 
     @property
     def sources_file(self) -> Path:

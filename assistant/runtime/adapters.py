@@ -17,31 +17,34 @@ from typing import Any
 
 from assistant.errors import AssistantError, DamagedDataError
 from assistant.packs.locate import DomainPack
+from assistant.runtime.bases import pack_adapter
 from assistant.runtime.models import LoadedModel, base_model_fingerprint
 from assistant.settings import LoadedSettings
 
 
 def check_adapter(pack: DomainPack, loaded: LoadedSettings) -> dict[str, Any]:
-    """The adapter's training.json after checking files and base model; raises AssistantError
-    naming the pack and what to run."""
-    folder = pack.adapter_dir
+    """The training.json of the pack's adapter for the configured base, after checking its
+    files and base model; raises AssistantError naming the pack and what to run."""
+    adapter = pack_adapter(pack, loaded)
     retrain = f"run `assistant train {pack.name}`, or answer with --no-adapter"
-    if not pack.adapter_weights.is_file() or not pack.adapter_config.is_file():
-        raise AssistantError(f"pack {pack.name!r} has no trained adapter in {folder}: {retrain}")
+    if not adapter.weights.is_file() or not adapter.config.is_file():
+        raise AssistantError(
+            f"pack {pack.name!r} has no trained adapter for base {adapter.base} in"
+            f" {adapter.dir}: {retrain}"
+        )
     try:
         from safetensors import safe_open
 
-        with safe_open(str(pack.adapter_weights), framework="numpy") as handle:
+        with safe_open(str(adapter.weights), framework="numpy") as handle:
             keys = list(handle.keys())
-        json.loads(pack.adapter_config.read_text("utf-8"))
+        json.loads(adapter.config.read_text("utf-8"))
     except Exception:
         raise DamagedDataError(
-            f"the adapter of pack {pack.name!r} is damaged ({pack.adapter_weights}): {retrain}"
+            f"the adapter of pack {pack.name!r} is damaged ({adapter.weights}): {retrain}"
         ) from None
     if not keys:
         raise DamagedDataError(f"the adapter of pack {pack.name!r} holds no weights: {retrain}")
-    info_file = folder / "training.json"
-    info = json.loads(info_file.read_text("utf-8")) if info_file.is_file() else {}
+    info = json.loads(adapter.record.read_text("utf-8")) if adapter.record.is_file() else {}
     trained_on = info.get("fingerprint_base") or info.get("base_fingerprint")
     current = base_model_fingerprint(loaded)
     if trained_on and trained_on != current:
@@ -82,6 +85,7 @@ class AdapterBank:
             if pack.name in self.names:
                 return pack.name
             check_adapter(pack, loaded)
+            folder = pack_adapter(pack, loaded).dir
             float_weights = (
                 self.handle.quantized.float_weights()
                 if self.handle.quantized is not None
@@ -89,13 +93,13 @@ class AdapterBank:
             )
             try:
                 with float_weights:
-                    self._load_with_peft(pack)
+                    self._load_with_peft(pack.name, folder)
             except Exception as exc:
                 raise DamagedDataError(
                     f"the adapter of pack {pack.name!r} could not be loaded ({exc}): run"
                     f" `assistant train {pack.name}`, or answer with --no-adapter"
                 ) from None
-            self.names[pack.name] = pack.adapter_dir
+            self.names[pack.name] = folder
             self._index_layers()
             # PEFT's `load_adapter` leaves the adapter that was active before in charge, so the
             # new one is switched to (marking it active without that left the first-loaded
@@ -104,17 +108,17 @@ class AdapterBank:
             self.switch(pack.name)
             return pack.name
 
-    def _load_with_peft(self, pack: DomainPack) -> None:
+    def _load_with_peft(self, name: str, folder: Path) -> None:
         from peft import PeftModel
 
         if self.peft_model is None:
             with peft_wrapping_quietly():
                 self.peft_model = PeftModel.from_pretrained(
-                    self.handle.model, str(pack.adapter_dir), adapter_name=pack.name
+                    self.handle.model, str(folder), adapter_name=name
                 )
             self.peft_model.eval()
         else:
-            self.peft_model.load_adapter(str(pack.adapter_dir), adapter_name=pack.name)
+            self.peft_model.load_adapter(str(folder), adapter_name=name)
 
     def unload(self, name: str) -> None:
         """Remove a loaded adapter (the base stays; another adapter becomes active on use)."""

@@ -1,10 +1,11 @@
 """The GGUF files llama.cpp answers from: the base model as llama.cpp runs it, and each pack's
 adapter as a GGUF LoRA, both made once into the cache.
 
-The packaged base ships as Q4_1. It is re-encoded once as F16, which holds the Q4_1 values as
-the transformers path does (float16 weights): measured on the packs' eval sets
-(bench/RESULTS.md), F16 gave the transformers answers on 42 of 42 penguin-wood questions where
-Q8_0 gave 18, and Q4_1 itself (8-bit activations) differs too. A user's own GGUF runs as it is.
+SmolLM2 ships as Q4_1. It is re-encoded once as F16, which holds the Q4_1 values as the
+transformers path does (float16 weights): measured on the packs' eval sets (bench/RESULTS.md),
+F16 gave the transformers answers on 42 of 42 penguin-wood questions where Q8_0 gave 18, and
+Q4_1 itself (8-bit activations) differs too. The other known bases (`bases.py`) and a user's
+own GGUF run as they are.
 """
 
 from __future__ import annotations
@@ -15,37 +16,38 @@ from pathlib import Path
 
 from assistant.errors import AssistantError
 from assistant.fsio import atomic_output
-from assistant.packs.locate import DomainPack
+from assistant.packs.locate import DomainPack, adapter_key
 from assistant.settings import LoadedSettings, cache_dir
 
 
 def base_gguf(loaded: LoadedSettings) -> Path:
-    """The GGUF file the base model comes from: the packaged one, or `base_model` if it is a
+    """The GGUF file the base model comes from: a known base's, or `base_model` if it is a
     .gguf file."""
-    from assistant.runtime.models import PACKAGED_BASE, packaged_gguf
+    from assistant.runtime.bases import BASES
+    from assistant.runtime.models import source_gguf
 
-    name = loaded.settings.models.base_model
-    if name == PACKAGED_BASE:
-        return packaged_gguf()
-    path = Path(name).expanduser()
-    if path.suffix == ".gguf" and path.is_file():
-        return path
-    raise AssistantError(
-        f"the llama_cpp backend needs a GGUF base model, and base_model is {name!r}: set"
-        f" base_model to {PACKAGED_BASE!r} or models.backend to 'transformers'"
-    )
+    source = source_gguf(loaded)
+    if source is None:
+        name = loaded.settings.models.base_model
+        raise AssistantError(
+            f"the llama_cpp backend needs a GGUF base model, and base_model is {name!r}: set"
+            f" base_model to one of {', '.join(BASES)} or a .gguf file, or models.backend to"
+            " 'transformers'"
+        )
+    return source
 
 
 def runtime_gguf(loaded: LoadedSettings) -> Path:
-    """The GGUF llama.cpp loads: the packaged model re-encoded once as F16 into the cache, or
-    the user's own GGUF as it is."""
-    from assistant.runtime.models import PACKAGED_BASE, file_fingerprint
+    """The GGUF llama.cpp loads: SmolLM2 re-encoded once as F16 into the cache, any other base
+    as it is."""
+    from assistant.runtime.bases import configured_base
+    from assistant.runtime.models import converted_name
 
     source = base_gguf(loaded)
-    if loaded.settings.models.base_model != PACKAGED_BASE:
+    base = configured_base(loaded)
+    if base is None or not base.f16_for_llama_cpp:
         return source
-    name = f"{source.stem}-{file_fingerprint(source)}.f16.gguf"
-    target = cache_dir(loaded.settings) / "models" / name
+    target = cache_dir(loaded.settings) / "models" / f"{converted_name(loaded)}.f16.gguf"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         reencode_f16(source, target)
@@ -87,14 +89,17 @@ def reencode_f16(source: Path, target: Path) -> Path:
 
 
 def exported_lora(pack: DomainPack, loaded: LoadedSettings) -> Path:
-    """The pack's adapter as a GGUF LoRA, exported once per adapter content (a retrained
-    adapter of the same size gets a new file; the older exports of that pack are removed)."""
+    """The pack's adapter for the configured base as a GGUF LoRA, exported once per adapter
+    content into a folder per base (a retrained adapter of the same size gets a new file; the
+    older exports of that pack for that base are removed)."""
+    from assistant.runtime.bases import pack_adapter
     from assistant.runtime.gguf_lora import export_pack_adapter
 
+    adapter = pack_adapter(pack, loaded)
     digest = hashlib.sha256()
-    for file in (pack.adapter_config, pack.adapter_weights):
+    for file in (adapter.config, adapter.weights):
         digest.update(file.read_bytes())
-    folder = cache_dir(loaded.settings) / "gguf-lora"
+    folder = cache_dir(loaded.settings) / "gguf-lora" / adapter_key(adapter.base)
     target = folder / f"{pack.name}-{digest.hexdigest()[:16]}.gguf"
     if target.is_file():
         return target

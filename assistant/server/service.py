@@ -12,6 +12,7 @@ from fastapi import Request
 
 from assistant.answering.answers import Answer
 from assistant.errors import AssistantError
+from assistant.runtime.bases import pack_adapter
 from assistant.server.errors import (
     INTERNAL_ERROR,
     ApiError,
@@ -46,7 +47,7 @@ class Service:
             self.router.embedding().dimension()  # loads the embedder now
             for pack in self.router.packs():
                 handle = self.router.handle(pack.name)
-                if handle.pack.adapter_weights.is_file():
+                if pack_adapter(handle.pack, self.router.loaded).trained:
                     try:
                         self.router.load_adapter(handle.pack)
                     except AssistantError as exc:  # answered without it, with a notice

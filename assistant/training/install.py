@@ -9,7 +9,11 @@ from pathlib import Path
 from assistant.fsio import swap_folder
 
 STAGED_PREFIX = ".adapter.tmp-"
-OLD_PREFIX = ".adapter.old-"  # how fsio.set_aside_path names an old adapter/ set aside
+
+
+def old_prefix(target: Path) -> str:
+    """How `fsio.set_aside_path` names the old `target` it sets aside, up to the process id."""
+    return f".{target.name}.old-"
 
 
 def install_adapter(staged: Path, target: Path) -> None:

@@ -1,8 +1,8 @@
 """Saving a trained adapter: PEFT's weights and config, `training.json` (base model and its
 fingerprint, data hash, settings, steps, wall time, loss curve) and `loss.png`, written to a
-hidden folder beside adapter/ and swapped in by `install.install_adapter`; the next run sweeps
-what a killed one left. A save that fails (a full disk) is one AssistantError and the old
-adapter stays.
+hidden folder beside the configured base's adapter/<base>/ and swapped in by
+`install.install_adapter`; the next run sweeps what a killed one left. A save that fails (a
+full disk) is one AssistantError and the old adapter stays.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from typing import Any
 from assistant.errors import AssistantError
 from assistant.packs.fingerprint import data_hash
 from assistant.packs.format import PackConfig
-from assistant.packs.locate import ADAPTER_CONFIG, DomainPack
+from assistant.packs.locate import ADAPTER_CONFIG, ADAPTER_RECORD, DomainPack
 from assistant.settings import LoadedSettings
-from assistant.training.install import OLD_PREFIX, STAGED_PREFIX, install_adapter
+from assistant.training.install import STAGED_PREFIX, install_adapter, old_prefix
 from assistant.training.report import TrainReport
-
-TRAINING_FILE = "training.json"
 
 
 def _peak_rss_mb() -> int:
@@ -69,11 +67,12 @@ def _dead(name: str, prefix: str) -> bool:
     return False
 
 
-def sweep_adapter_leftovers(root: Path, target: Path) -> None:
-    """Put back an old adapter that a killed two-rename install left aside, and remove the
-    staged and old folders of training runs that were killed."""
-    for path in sorted(root.glob(f"{OLD_PREFIX}*")):
-        if path.is_dir() and _dead(path.name, OLD_PREFIX):
+def sweep_adapter_leftovers(target: Path) -> None:
+    """Put back an old adapter that a killed two-rename install left aside beside `target`, and
+    remove the staged and old folders of training runs that were killed."""
+    root, prefix = target.parent, old_prefix(target)
+    for path in sorted(root.glob(f"{prefix}*")):
+        if path.is_dir() and _dead(path.name, prefix):
             if not target.exists():
                 path.rename(target)
             else:
@@ -83,11 +82,11 @@ def sweep_adapter_leftovers(root: Path, target: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _save_failed(pack: DomainPack, exc: Exception) -> AssistantError:
+def _save_failed(pack: DomainPack, target: Path, exc: Exception) -> AssistantError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return AssistantError(
         f"cannot write the adapter of pack {pack.name!r} in {pack.root}:"
-        f" {' '.join(reason.split())}; the adapter in {pack.adapter_dir} is unchanged; free some"
+        f" {' '.join(reason.split())}; the adapter in {target} is unchanged; free some"
         f" disk space and run `assistant train {pack.name}` again"
     )
 
@@ -100,16 +99,18 @@ def save_adapter(
     report: TrainReport,
 ) -> None:
     """Write the trained `model`'s adapter and the run's record into a staged folder and swap
-    it in for the pack's adapter."""
+    it in for the pack's adapter for the configured base."""
     from safetensors import SafetensorError
 
     from assistant.runtime.models import base_model_fingerprint
 
+    target = pack.adapter_dir_for(loaded.settings.models.base_model)
     try:
-        sweep_adapter_leftovers(pack.root, pack.adapter_dir)
-        staged = Path(tempfile.mkdtemp(prefix=f"{STAGED_PREFIX}{os.getpid()}-", dir=pack.root))
+        target.parent.mkdir(exist_ok=True)
+        sweep_adapter_leftovers(target)
+        staged = Path(tempfile.mkdtemp(prefix=f"{STAGED_PREFIX}{os.getpid()}-", dir=target.parent))
     except OSError as exc:
-        raise _save_failed(pack, exc) from None
+        raise _save_failed(pack, target, exc) from None
     try:
         staged.chmod(0o755)
         model.save_pretrained(staged)
@@ -131,13 +132,13 @@ def save_adapter(
             "loss_curve": [round(x, 4) for x in report.losses],
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        (staged / TRAINING_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        (staged / ADAPTER_RECORD).write_text(json.dumps(info, indent=2) + "\n")
         if report.losses:
             _plot_losses(report.losses, staged / "loss.png", f"{pack.name} adapter")
-        install_adapter(staged, pack.adapter_dir)
+        install_adapter(staged, target)
     except (OSError, SafetensorError) as exc:
         shutil.rmtree(staged, ignore_errors=True)
-        raise _save_failed(pack, exc) from None
+        raise _save_failed(pack, target, exc) from None
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise

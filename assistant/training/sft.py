@@ -183,6 +183,7 @@ def run_sft(
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
         callbacks=[tracker.callback()],
     )
+    adapter_dir = pack.adapter_dir_for(loaded.settings.models.base_model)
     trainer.model_accepts_loss_kwargs = False  # the loss above is already a per-batch mean
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts into --json output
     start = time.perf_counter()
@@ -190,12 +191,12 @@ def run_sft(
         trainer.train()
     except KeyboardInterrupt:
         raise AssistantError(
-            f"training interrupted; the adapter in {pack.adapter_dir} is unchanged and the last"
+            f"training interrupted; the adapter in {adapter_dir} is unchanged and the last"
             f" checkpoint is in {work / 'checkpoints'}"
         ) from None
     if stop.is_set():
         raise AssistantError(
-            f"training stopped; the adapter in {pack.adapter_dir} is unchanged and the last"
+            f"training stopped; the adapter in {adapter_dir} is unchanged and the last"
             f" checkpoint is in {work / 'checkpoints'}"
         )
     return trainer, tracker.losses, round(time.perf_counter() - start, 1)

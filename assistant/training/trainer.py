@@ -66,5 +66,5 @@ def train(
     report.final_loss = losses[-1] if losses else None
     report.steps = trainer.state.global_step
     save_adapter(pack, loaded, config, trainer.model, report)
-    report.adapter_dir = str(pack.adapter_dir)
+    report.adapter_dir = str(pack.adapter_dir_for(loaded.settings.models.base_model))
     return report

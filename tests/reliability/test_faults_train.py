@@ -31,6 +31,7 @@ from assistant.packs.locate import DomainPack
 from assistant.packs.scaffold import create_pack
 from assistant.packs.validation import validate_pack
 from assistant.runtime.adapters import check_adapter
+from assistant.settings import packaged_settings
 
 if TYPE_CHECKING:
     from conftest import ForkServer, Run
@@ -46,6 +47,11 @@ CAN_FAIL = {"open", "os.open", "copyfile", "fsync", "rename", "replace", "exchan
 TRAIN = ["train", NAME, "--max-steps", "1"]
 WEIGHTS = "adapter_model.safetensors"
 STAGED = ".adapter.tmp-{pid}-"
+BASE = packaged_settings().models.base_model  # the adapters below are trained on it
+
+
+def adapter_dir(pack: DomainPack) -> Path:
+    return pack.adapter_dir_for(BASE)
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -70,17 +76,18 @@ def adapter_state(pack: DomainPack, previous: dict[str, str], settings) -> str:
     """ "old" when the adapter is byte for byte `previous`, "new" when it is another complete
     adapter; either way it passes check_adapter and its weights load."""
     check_adapter(pack, settings)
-    assert load_file(pack.adapter_dir / WEIGHTS)
-    files = digest(pack.adapter_dir)
+    assert load_file(adapter_dir(pack) / WEIGHTS)
+    files = digest(adapter_dir(pack))
     if files == previous:
         return "old"
     assert set(files) == set(previous)
-    assert json.loads((pack.adapter_dir / "training.json").read_text())["steps"] == 1
+    assert json.loads((adapter_dir(pack) / "training.json").read_text())["steps"] == 1
     return "new"
 
 
 def leftovers(pack: DomainPack) -> list[str]:
-    return [p.name for p in pack.root.iterdir() if p.name.startswith(".adapter.")]
+    """Staged and set-aside folders, which the install keeps beside the adapter's folder."""
+    return [p.name for p in pack.adapters_dir.iterdir() if p.name.startswith(".")]
 
 
 def save_phase(measured: Run) -> list[list[str]]:
@@ -107,7 +114,7 @@ def test_sigkill_during_train(
     fork_server: ForkServer, baseline: tuple[DomainPack, Run], settings
 ) -> None:
     pack, measured = baseline
-    current = digest(pack.adapter_dir)
+    current = digest(adapter_dir(pack))
     points = kill_points(random.Random(SEED * 1000 + 4), measured)
     assert len(points) >= DELAYS + SAVE_KILLS + 2
     outcomes: Counter[str] = Counter()
@@ -120,7 +127,7 @@ def test_sigkill_during_train(
         state = adapter_state(pack, current, settings)
         assert validate_pack(pack) == []
         outcomes[f"{'killed' if run.killed else 'finished'} -> {state}"] += 1
-        current = digest(pack.adapter_dir)
+        current = digest(adapter_dir(pack))
     print(f"train: {len(points)} kill points {dict(outcomes)}, run {measured.seconds:.1f} s")
     assert outcomes["killed -> old"] >= DELAYS // 2 and outcomes["killed -> new"] >= 1
 
@@ -134,7 +141,7 @@ def test_damaged_adapter_is_refused_by_ask(
     fork_server: ForkServer, baseline: tuple[DomainPack, Run]
 ) -> None:
     pack, _ = baseline
-    weights = pack.adapter_dir / WEIGHTS
+    weights = adapter_dir(pack) / WEIGHTS
     intact = weights.read_bytes()
     weights.write_bytes(intact[: len(intact) // 2])
     try:
@@ -160,14 +167,14 @@ def test_full_disk_while_saving_the_adapter(
     fork_server: ForkServer, baseline: tuple[DomainPack, Run], tmp_path: Path
 ) -> None:
     pack, measured = baseline
-    current = digest(pack.adapter_dir)
+    current = digest(adapter_dir(pack))
     save = save_phase(measured)
     swap = next(n for n, op in enumerate(save, 1) if op[1] in ("rename", "exchange"))
     writes = [n for n, op in enumerate(save[:swap], 1) if op[1] in CAN_FAIL]
     for number in random.Random(SEED * 1000 + 5).sample(writes, SAVE_FAILURES):
         run = fork_server.run(*TRAIN, fail_at=number, count_from=STAGED)
         assert_save_failed(run)
-        assert digest(pack.adapter_dir) == current and leftovers(pack) == []
+        assert digest(adapter_dir(pack)) == current and leftovers(pack) == []
 
     out = tmp_path / "after"
     tmpfs = {"dir": str(pack.root), "free": 256 << 10, "out": str(out)}
@@ -175,5 +182,5 @@ def test_full_disk_while_saving_the_adapter(
     if run.status == fork_server.setup_failed:
         pytest.skip(f"cannot mount a small tmpfs here: {run.output.strip().splitlines()[-1]}")
     assert_save_failed(run)
-    assert digest(out / "adapter") == current
-    assert [p.name for p in out.iterdir() if p.name.startswith(".adapter")] == []
+    assert digest(out / "adapter" / adapter_dir(pack).name) == current
+    assert [p.name for p in (out / "adapter").iterdir() if p.name.startswith(".")] == []

@@ -98,7 +98,8 @@ def test_the_package_has_no_unsafe_deserialization() -> None:
 
 # ----- adapters: safetensors only ---------------------------------------------------------------
 
-SHIPPED_ADAPTER = PACKAGE.parent / "domains" / "penguin-wood" / "adapter"
+SHIPPED_BASE = "smollm2-135m"
+SHIPPED_ADAPTER = PACKAGE.parent / "domains" / "penguin-wood" / "adapter" / SHIPPED_BASE
 
 
 class _Marker:
@@ -115,11 +116,12 @@ def adapter_pack(root: Path, with_safetensors: bool) -> tuple[DomainPack, Path]:
     """A pack whose adapter folder holds a pickled adapter_model.bin that would create a marker
     file if anything unpickled it, with or without the real safetensors weights beside it."""
     pack = DomainPack("penguin-wood", root / "penguin-wood")
-    shutil.copytree(SHIPPED_ADAPTER, pack.adapter_dir)
+    folder = pack.adapter_dir_for(SHIPPED_BASE)
+    shutil.copytree(SHIPPED_ADAPTER, folder)
     if not with_safetensors:
-        (pack.adapter_dir / "adapter_model.safetensors").unlink()
+        (folder / "adapter_model.safetensors").unlink()
     marker = root / "UNPICKLED"
-    (pack.adapter_dir / "adapter_model.bin").write_bytes(pickle.dumps(_Marker(marker)))
+    (folder / "adapter_model.bin").write_bytes(pickle.dumps(_Marker(marker)))
     return pack, marker
 
 

@@ -89,10 +89,9 @@ def _configured(loaded: LoadedSettings) -> dict[str, Any]:
         path = runtime_gguf(loaded)
     else:
         row["backend"] = "transformers"  # also where llama.cpp cannot run here
-    start = time.perf_counter()
-    engine.warm_up([])
+    engine.warm_up([])  # loads it, unless this process already has (then its load time stays)
     size = path.stat().st_size if path.is_file() else folder_size(path)
-    return {**row, "path": str(path), "bytes": size, "load_seconds": _seconds(start)}
+    return {**row, "path": str(path), "bytes": size, "load_seconds": round(engine.load_seconds, 3)}
 
 
 def _embedder(loaded: LoadedSettings) -> dict[str, Any]:

@@ -29,6 +29,10 @@ class Generator(Protocol):
 
     tokenizer: Any
 
+    @property
+    def load_seconds(self) -> float:
+        """How long the model took to load (0 before `warm_up`)."""
+
     def warm_up(self, packs: Sequence[DomainPack] = ()) -> None:
         """Load the model now (seconds on the first call of a process), and the adapters of
         `packs` where the engine loads adapters up front."""

@@ -24,6 +24,7 @@ import os
 import platform
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ class LlamaEngine:
         self.adapters: dict[str, str] = {}  # pack name -> GGUF LoRA path, in registration order
         self._server: Any = None
         self._server_adapters: tuple[str, ...] = ()
+        self.load_seconds = 0.0  # of the last server build: the model and its adapters
         self.lock = threading.Lock()  # one generation at a time, and no rebuild during one
 
     def load_adapter(self, pack: DomainPack) -> str:
@@ -120,7 +122,9 @@ class LlamaEngine:
         wanted = tuple(self.adapters.values())
         if self._server is None or wanted != self._server_adapters:
             self._server = None  # free the old model before loading the new one
+            start = time.perf_counter()
             self._server = _build_server(self.loaded, wanted)
+            self.load_seconds = time.perf_counter() - start
             self._server_adapters = wanted
         return self._server
 
@@ -379,6 +383,10 @@ class LlamaCppGenerator:
 
     def load_adapter(self, pack: DomainPack) -> str:
         return self.engine.load_adapter(pack)
+
+    @property
+    def load_seconds(self) -> float:
+        return self.engine.load_seconds
 
     def generate(
         self,

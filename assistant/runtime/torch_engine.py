@@ -165,6 +165,10 @@ class TorchGenerator:
 
         return load_base_model(self.loaded)
 
+    @property
+    def load_seconds(self) -> float:
+        return self._base().load_seconds
+
     def warm_up(self, packs: Sequence[DomainPack] = ()) -> None:
         self._base()  # adapters load on a pack's first answer: each costs memory in torch
 

@@ -29,7 +29,7 @@ class ChatTokenizer:
             template_file = folder / "chat_template.jinja"
             if template_file.is_file():
                 template = template_file.read_text("utf-8")
-        except (OSError, ValueError, Exception) as exc:  # tokenizers raises a plain Exception
+        except Exception as exc:  # noqa: BLE001  tokenizers raises a plain Exception, not OSError
             raise DamagedDataError(
                 f"the tokenizer in {folder} cannot be read ({exc}): delete that folder to have"
                 " it made again"

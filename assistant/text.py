@@ -46,6 +46,31 @@ def fact_in(fact: str, text: str) -> bool:
     return bool(needle) and f" {needle} " in f" {normalize(text)} "
 
 
+# A number as written: digits with inner "." or "," ("3.5", "1,000", "10.2.1"), not part of a word
+# ("A1C" or "v2" are names, not figures).
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
+_CITATION_LIST = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+_LIST_MARKER = re.compile(r"^[ \t]*\d+[.)](?=\s)", re.MULTILINE)
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
+def numbers_in(text: str) -> list[str]:
+    """The numbers a text states, each in one canonical form ("1,000" and "1000" are "1000",
+    "6.0" is "6"), leaving out citation markers ("[2]") and the numbers of list items."""
+    text = _LIST_MARKER.sub(" ", _CITATION_LIST.sub(" ", unicodedata.normalize("NFKC", text)))
+    found = []
+    for match in _NUMBER.finditer(text):
+        number = _THOUSANDS.sub("", match.group(0))
+        if number.count(".") == 1 and "," not in number:
+            whole, fraction = number.split(".")
+            fraction = fraction.rstrip("0")
+            number = f"{whole.lstrip('0') or '0'}.{fraction}" if fraction else whole
+        if number.isdigit():
+            number = number.lstrip("0") or "0"
+        found.append(number)
+    return found
+
+
 # ----- sentences -----------------------------------------------------------------------------
 
 # A sentence ends at . ! ? followed by a space or the end, or at a line break; "evil.example/x"

@@ -23,26 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 METRICS = (
     "answer_fact_recall",
     "generated_fact_recall",
+    "unsupported_number_rate",
     "style_rate",
     "source_cited_rate",
     "in_scope_answer_rate",
+    "oos_decline_rate",
 )
 CONFIGS = ("base", "adapter")
-
-
-def own_words(answer: str) -> str:
-    """A hybrid answer without its quoted evidence, which is the same whichever model answers
-    (so the model's own words are where the adapter shows)."""
-    from assistant.answering.evidence import EVIDENCE_HEADER
-
-    return answer.split(EVIDENCE_HEADER)[0]
-
-
-def generated_fact_recall(items: list) -> float | None:
-    from assistant.evaluation.metrics import fact_recall, mean
-
-    facts = [fact_recall(i.facts, own_words(i.answer)) for i in items if not i.out_of_scope]
-    return mean([f for f in facts if f is not None])
 
 
 def compare(first: Path, second: Path) -> None:
@@ -50,6 +37,7 @@ def compare(first: Path, second: Path) -> None:
     or smaller share of the facts than the first; two-sided sign test over those that differ."""
     from scipy.stats import binomtest  # scipy comes with sentence-transformers
 
+    from assistant.answering.evidence import own_words
     from assistant.evaluation.metrics import fact_recall
 
     def in_scope(path: Path) -> dict:
@@ -141,6 +129,8 @@ def main() -> None:
     weights = "" if models.quantize == "none" else f"-{models.quantize}"
     if models.backend == "llama_cpp":
         weights = "-llama-cpp-f16"
+    if models.base_model not in ("smollm2-135m", "smollm2-135m-instruct"):
+        weights += f"-{Path(models.base_model).name}"  # each base's answers kept apart
     for pack in packs:
         cases, _ = load_cases(pack.eval_file)
         cases = sample_cases(cases, args.limit or None)
@@ -150,7 +140,6 @@ def main() -> None:
                 router, cases, pack.name, adapter=name == "adapter", mode=args.mode,
                 max_tokens=args.max_tokens, config=f"{name}+rag",
             )  # fmt: skip
-            report.metrics["generated_fact_recall"] = generated_fact_recall(report.items)
             results.setdefault(pack.name, {})[name] = {
                 "metrics": report.metrics,
                 "n_in_scope": sum(not c.out_of_scope for c in cases),

@@ -241,3 +241,24 @@ def test_limit_spreads_over_the_file_and_keeps_the_out_of_scope_share():
     assert [c.line for c in sample] == [0, 5, 10, 15, 20, 25, 30, 35]
     assert sample_cases(cases, None) == cases and sample_cases(cases, 100) == cases
     assert sum(c.out_of_scope for c in sample_cases(cases, 2)) == 1
+
+
+def test_own_words_facts_and_made_up_numbers_leave_the_quoted_evidence_out():
+    """A hybrid answer whose own words state one passage figure and one invented one: the
+    evidence block's facts do not count as the model's, and only the invented number is
+    unsupported (citation markers and list numbers are not figures)."""
+    case = EvalCase(1, "How dry, and how wide?", None, "docs/a.md", ["8-10 %", "15-25 mm"])
+    sources = [_source(1, "docs/a.md", "Dry to 8–10 % moisture. Boards are 15–25 mm wide.", True)]
+    text = (
+        "1. Dry it to 8-10 % [1].\n2. Then wait 14 days [1].\n\nEvidence from the documents:\n"
+        "> Boards are 15–25 mm wide. [1]"
+    )
+    item = score_item(case, Answer(case.question, text, "p", sources=sources), None,
+                      expected_pack="p")  # fmt: skip
+    assert item.scores["answer_fact_recall"] == 1.0
+    assert item.scores["generated_fact_recall"] == 0.5
+    assert item.scores["numbers_written"] == 3  # 8, 10, 14
+    assert item.scores["numbers_unsupported"] == 1  # 14
+    metrics = aggregate([item])
+    assert metrics["unsupported_number_rate"] == round(1 / 3, 4)
+    assert metrics["generated_fact_recall"] == 0.5

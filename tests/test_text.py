@@ -3,7 +3,7 @@ the sentence and clause splitters, and the term set."""
 
 from __future__ import annotations
 
-from assistant.text import clauses, fact_in, reply_sentences, sentences, terms
+from assistant.text import clauses, fact_in, numbers_in, reply_sentences, sentences, terms
 
 
 def test_fact_in_ignores_case_punctuation_and_line_breaks() -> None:
@@ -70,3 +70,11 @@ def test_clauses_also_break_after_semicolons_and_colons() -> None:
 
 def test_terms_are_stemmed_content_words() -> None:
     assert terms("What are the symptoms of a dry Cough?") == {"sympt", "dry", "cough"}
+
+
+def test_numbers_in_reads_figures_as_written_in_one_form():
+    """Thousands separators and trailing zeros do not make a new number; names with digits,
+    citation markers and list numbers are not figures."""
+    text = "1. An A1C of 6.0 [2] or 5.7–6.4 [1, 3]; 1,000 mg in v2 at 0.50 mm, version 10.2.1."
+    assert numbers_in(text) == ["6", "5.7", "6.4", "1000", "0.5", "10.2.1"]
+    assert numbers_in("1000 and 6") == ["1000", "6"]

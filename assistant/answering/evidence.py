@@ -83,6 +83,11 @@ def extractive_answer(embed: Embed, question: str, sources: list[Source], config
 EVIDENCE_HEADER = "\n\nEvidence from the documents:\n"
 
 
+def own_words(answer: str) -> str:
+    """A hybrid answer without its quoted evidence: what the model wrote itself."""
+    return answer.split(EVIDENCE_HEADER)[0]
+
+
 def evidence_block(embed: Embed, question: str, sources: list[Source]) -> str:
     chosen = best_sentences(embed, question, sources, 2)
     if not chosen:

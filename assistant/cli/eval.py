@@ -28,6 +28,9 @@ Metrics (means over the items where they apply; docs/eval/METRICS.md):
   context_fact_recall  share of facts present in the retrieved passages
   answer_fact_recall   share of facts present in the answer (case, whitespace and
                        punctuation normalized; numbers compared as written)
+  generated_fact_recall  share of facts in the model's own words (before the evidence)
+  unsupported_number_rate  numbers in its own words that neither the passages nor the
+                       question state, of all numbers it wrote
   token_f1, rouge_l    word-overlap F1 and longest-common-subsequence F1 vs the reference
   citation_precision   cited passages from the source document or holding a fact
   uncited_answer_rate  answered in-scope questions that cite no passage

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from assistant.packs.style import NUMBERED
-from assistant.text import fact_in, normalize
+from assistant.text import fact_in, normalize, numbers_in
 
 
 def tokens(text: str) -> list[str]:
@@ -30,6 +30,14 @@ def fact_recall(facts: Sequence[str], text: str) -> float | None:
     if not facts:
         return None
     return len(facts_found(facts, text)) / len(facts)
+
+
+def unsupported_numbers(text: str, supports: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The numbers the text states, and those of them that none of `supports` (the passages
+    and the question) states: figures the model made up."""
+    written = numbers_in(text)
+    known = {number for support in supports for number in numbers_in(support)}
+    return written, [number for number in written if number not in known]
 
 
 def token_f1(prediction: str, reference: str) -> float:

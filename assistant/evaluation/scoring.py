@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistant.answering.answers import Answer
+from assistant.answering.evidence import own_words
 from assistant.evaluation import metrics as m
 from assistant.evaluation.cases import EvalCase
 from assistant.evaluation.results import EvalItem
@@ -48,6 +49,7 @@ def score_item(
         scores.update(_retrieval_scores(case, retrieved, expected))
         scores.update(_answer_scores(case, text, found))
         if not answer.declined:
+            scores.update(_own_words_scores(case, text, answer))
             scores.update(_citation_scores(case, answer, expected))
             scores.update(_style_score(case, text, retrieved, style))
     if expected_pack is None:  # --auto: was the question routed to the expected pack?
@@ -95,9 +97,23 @@ def _answer_scores(case: EvalCase, text: str, found: list[str]) -> dict[str, flo
     scores: dict[str, float] = {}
     if case.facts:
         scores["answer_fact_recall"] = len(found) / len(case.facts)
+        generated = m.facts_found(case.facts, own_words(text))
+        scores["generated_fact_recall"] = len(generated) / len(case.facts)
     if case.reference:
         scores["token_f1"] = m.token_f1(text, case.reference)
         scores["rouge_l"] = m.rouge_l(text, case.reference)
+    return scores
+
+
+def _own_words_scores(case: EvalCase, text: str, answer: Answer) -> dict[str, float]:
+    """The numbers the model wrote itself (a hybrid answer before its quoted evidence), and
+    those of them that neither the passages nor the question state."""
+    words = own_words(text)
+    scores: dict[str, float] = {}
+    supports = [case.question, *(source.text for source in answer.sources)]
+    written, unsupported = m.unsupported_numbers(words, supports)
+    scores["numbers_written"] = len(written)
+    scores["numbers_unsupported"] = len(unsupported)
     return scores
 
 
@@ -137,6 +153,7 @@ def aggregate(items: Sequence[EvalItem], auto: bool = False) -> dict[str, float 
     inside = [i for i in items if not i.out_of_scope]
     outside = [i for i in items if i.out_of_scope]
     citations = sum(col("citations"))
+    written = sum(col("numbers_written"))
     totals = [i.timings["total_ms"] for i in items if i.timings.get("total_ms")]
     first = [i.timings["first_token_ms"] for i in items if i.timings.get("first_token_ms")]
     speeds = [i.timings["tokens_per_s"] for i in items if i.timings.get("tokens_per_s")]
@@ -145,6 +162,8 @@ def aggregate(items: Sequence[EvalItem], auto: bool = False) -> dict[str, float 
         "mrr": m.mean(col("rr")),
         "context_fact_recall": m.mean(col("context_fact_recall")),
         "answer_fact_recall": m.mean(col("answer_fact_recall")),
+        "generated_fact_recall": m.mean(col("generated_fact_recall")),
+        "unsupported_number_rate": sum(col("numbers_unsupported")) / written if written else None,
         "token_f1": m.mean(col("token_f1")),
         "rouge_l": m.mean(col("rouge_l")),
         "citation_precision": sum(col("good_citations")) / citations if citations else None,

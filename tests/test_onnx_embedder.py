@@ -78,3 +78,17 @@ def test_without_onnx_runtime_it_is_one_line_naming_the_package(settings, monkey
     with pytest.raises(AssistantError, match=r"pip install onnxruntime") as raised:
         models.load_embedder(_onnx(settings))
     assert "\n" not in str(raised.value)
+
+
+def test_export_leaves_the_root_logger_as_it_was(sentence_transformer, tmp_path):
+    """onnxruntime's quantizer calls logging.basicConfig on import: without the restore, every
+    library's debug lines (bm25s building an index) reached the terminal after a first setup."""
+    import logging
+
+    from assistant.runtime.onnx_embedder import export_int8
+
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    export_int8(sentence_transformer, tmp_path / "e.int8.onnx")
+    assert (tmp_path / "e.int8.onnx").is_file()
+    assert (root.level, list(root.handlers)) == before

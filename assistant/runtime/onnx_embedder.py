@@ -59,7 +59,6 @@ def export_int8(model: Any, target: Path) -> Path:
     """Export the sentence-transformers model's encoder to ONNX and quantize it to int8
     (per-channel), atomically into `target`."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     encoder = model[0].auto_model.eval()
 
@@ -82,11 +81,13 @@ def export_int8(model: Any, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     root = logging.getLogger()
-    level = root.level
+    level, handlers = root.level, list(root.handlers)
     try:
         # The exporter warns about tracing details and the quantizer logs advice to the root
         # logger; neither is anything a user can act on.
         root.setLevel(logging.ERROR)
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             float_model = work / "float32.onnx"
@@ -105,7 +106,10 @@ def export_int8(model: Any, target: Path) -> Path:
                              per_channel=True)  # fmt: skip
         replace_file(quantized, target)
     finally:
+        # The quantizer also calls logging.basicConfig(level=DEBUG): every library's debug
+        # lines (bm25s's among them) reached the terminal for the rest of the run.
         root.setLevel(level)
+        root.handlers = handlers
         shutil.rmtree(work, ignore_errors=True)
     return target
 

@@ -1,8 +1,8 @@
 """The adapter's quality table: every pack x {base, adapter}, both with retrieval, on each pack's
-eval/qa.jsonl (which training never sees).
+eval/qa.jsonl (which training never sees), its test split unless `--split` says otherwise.
 
-Run: `.venv/bin/python scripts/adapter_table.py [--limit 0] [--mode hybrid] [--pack P]
-[--config base] [--max-tokens N]`, or `--compare BASE.json OTHER.json` (two answer files).
+Run: `.venv/bin/python scripts/adapter_table.py [--split test] [--limit 0] [--mode hybrid]
+[--pack P] [--config base] [--max-tokens N]`, or `--compare BASE.json OTHER.json` (two answer files).
 
 `--limit N` spreads N questions evenly over each file (keeping the out-of-scope share); 0 takes
 them all. Answers are as long as the pack's `max_new_tokens` unless `--max-tokens` says less.
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = (
     "answer_fact_recall",
-    "generated_fact_recall",
+    "own_words_fact_recall",
     "unsupported_number_rate",
     "style_rate",
     "source_cited_rate",
@@ -87,7 +87,10 @@ def render(results: dict, mode: str) -> str:
             " / ".join(cell(runs.get(c, {}).get("metrics", {}).get(k)) for c in CONFIGS)
             for k in METRICS
         ]
-        run = f"limit {first['limit'] or 'all'}, {first['max_tokens'] or 'pack'} tokens"
+        run = (
+            f"{first.get('split', 'all')} split, limit {first['limit'] or 'all'},"
+            f" {first['max_tokens'] or 'pack'} tokens"
+        )
         lines.append(
             f"| {pack} | {first['n_in_scope']} | {first['style_n']} | "
             + " | ".join(cells)
@@ -99,6 +102,7 @@ def render(results: dict, mode: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=0, help="questions per pack (0: all)")
+    parser.add_argument("--split", choices=["dev", "test", "all"], default="test")
     parser.add_argument("--mode", choices=["generate", "extractive", "hybrid"], default="hybrid")
     parser.add_argument("--max-tokens", type=int, help="answer length (default: the pack's)")
     parser.add_argument("--out", type=Path)
@@ -112,7 +116,7 @@ def main() -> None:
         return
 
     from assistant.answering.router import Router
-    from assistant.evaluation.run import evaluate, load_cases, sample_cases
+    from assistant.evaluation.run import evaluate, in_split, load_cases, sample_cases
     from assistant.packs.locate import list_packs
     from assistant.settings import load_settings
 
@@ -133,18 +137,19 @@ def main() -> None:
         weights += f"-{Path(models.base_model).name}"  # each base's answers kept apart
     for pack in packs:
         cases, _ = load_cases(pack.eval_file)
-        cases = sample_cases(cases, args.limit or None)
+        cases = sample_cases(in_split(cases, args.split), args.limit or None)
         for name in args.config or CONFIGS:
             started = time.perf_counter()
             report = evaluate(
                 router, cases, pack.name, adapter=name == "adapter", mode=args.mode,
-                max_tokens=args.max_tokens, config=f"{name}+rag",
+                max_tokens=args.max_tokens, config=f"{name}+rag", split=args.split,
             )  # fmt: skip
             results.setdefault(pack.name, {})[name] = {
                 "metrics": report.metrics,
                 "n_in_scope": sum(not c.out_of_scope for c in cases),
                 "style_n": sum("style" in item.scores for item in report.items),
                 "limit": args.limit,
+                "split": args.split,
                 "max_tokens": args.max_tokens,
                 "date": time.strftime("%Y-%m-%d"),
                 "seconds": round(time.perf_counter() - started),
@@ -154,7 +159,7 @@ def main() -> None:
                 / "bench"
                 / "out"
                 / "adapter-answers"
-                / f"{pack.name}-{name}-{args.mode}{weights}.json"
+                / f"{pack.name}-{name}-{args.mode}{weights}-{args.split}.json"
             )
             answers.parent.mkdir(parents=True, exist_ok=True)  # for reading, never committed
             answers.write_text(json.dumps(report.to_dict(), indent=1) + "\n")

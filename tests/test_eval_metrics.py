@@ -12,12 +12,14 @@ import tomllib
 import pytest
 
 from assistant.answering.answers import Answer, Source, Timings
+from assistant.errors import AssistantError
 from assistant.evaluation import metrics as m
 from assistant.evaluation.run import (
     EvalCase,
     EvalReport,
     aggregate,
     confusion,
+    in_split,
     load_cases,
     sample_cases,
     score_item,
@@ -256,9 +258,31 @@ def test_own_words_facts_and_made_up_numbers_leave_the_quoted_evidence_out():
     item = score_item(case, Answer(case.question, text, "p", sources=sources), None,
                       expected_pack="p")  # fmt: skip
     assert item.scores["answer_fact_recall"] == 1.0
-    assert item.scores["generated_fact_recall"] == 0.5
+    assert item.scores["own_words_fact_recall"] == 0.5
     assert item.scores["numbers_written"] == 3  # 8, 10, 14
     assert item.scores["numbers_unsupported"] == 1  # 14
     metrics = aggregate([item])
     assert metrics["unsupported_number_rate"] == round(1 / 3, 4)
-    assert metrics["generated_fact_recall"] == 0.5
+    assert metrics["own_words_fact_recall"] == 0.5
+
+
+def test_a_line_keeps_its_split_and_a_line_without_one_is_placed_by_its_question(tmp_path):
+    """Tuning on dev and reporting on test only means something if the halves never move: a
+    line's own "split" decides, else a hash of the question, whatever the other lines are."""
+    lines = [
+        {"question": "Q dev?", "source": "a.md", "split": "dev"},
+        {"question": "Q test?", "source": "a.md", "split": "test"},
+        *({"question": f"Free question {i}?", "source": "a.md"} for i in range(40)),
+    ]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    cases, _ = load_cases(path)
+    assert [c.split for c in cases[:2]] == ["dev", "test"]
+    free = {c.question: c.split for c in cases[2:]}
+    assert set(free.values()) == {"dev", "test"}  # 40 hashed questions land in both halves
+    path.write_text("\n".join(json.dumps(line) for line in reversed(lines)) + "\n")
+    again, _ = load_cases(path)
+    assert {c.question: c.split for c in again if c.question in free} == free
+    assert len(in_split(cases, "dev")) + len(in_split(cases, "test")) == len(in_split(cases, "all"))
+    with pytest.raises(AssistantError, match="unknown split"):
+        in_split(cases, "train")

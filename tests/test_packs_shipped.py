@@ -69,3 +69,18 @@ def test_shipped_pack_toml_sets_only_what_differs_from_the_defaults(pack: Domain
         if key not in IDENTITY and not isinstance(value, dict) and defaults[key] == value
     ]
     assert not repeated, f"{pack.pack_toml} repeats the defaults of {repeated}"
+
+
+@pytest.mark.skipif(not SHIPPED, reason="domains/ holds no packs yet")
+@pytest.mark.parametrize("pack", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_eval_set_has_a_dev_and_a_test_half_each_with_off_topic_questions(
+    pack: DomainPack,
+) -> None:
+    from assistant.evaluation.run import in_split, load_cases
+
+    cases, problems = load_cases(pack.eval_file)
+    assert not problems
+    for split in ("dev", "test"):
+        half = in_split(cases, split)
+        assert sum(c.out_of_scope for c in half) >= 5, split
+        assert sum(not c.out_of_scope for c in half) >= 8, split

@@ -28,7 +28,7 @@ Metrics (means over the items where they apply; docs/eval/METRICS.md):
   context_fact_recall  share of facts present in the retrieved passages
   answer_fact_recall   share of facts present in the answer (case, whitespace and
                        punctuation normalized; numbers compared as written)
-  generated_fact_recall  share of facts in the model's own words (before the evidence)
+  own_words_fact_recall  share of facts in the model's own words (before the evidence)
   unsupported_number_rate  numbers in its own words that neither the passages nor the
                        question state, of all numbers it wrote
   token_f1, rouge_l    word-overlap F1 and longest-common-subsequence F1 vs the reference
@@ -65,6 +65,12 @@ assistant eval diabetes --calibrate --write
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), help="Markdown report.")
 @click.option("--calibrate", is_flag=True, help="Choose decline (and --auto route) thresholds.")
 @click.option("--write", is_flag=True, help="With --calibrate: update pack.toml in place.")
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test", "all"]),
+    help="Which half of the eval file: tune on dev, report on test (default: test; dev with"
+    " --calibrate). A line's 'split' field decides, else a hash of its question.",
+)
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=96, show_default=True)
 @click.option(
     "--mode",
@@ -84,10 +90,11 @@ def eval_command(
     report_dir: Path | None,
     calibrate: bool,
     write: bool,
+    split: str | None,
     max_tokens: int,
     mode: str | None,
 ) -> None:
-    from assistant.evaluation.run import load_cases, sample_cases
+    from assistant.evaluation.run import in_split, load_cases, sample_cases
 
     if sum([pack is not None, auto, all_packs]) != 1:
         raise AssistantError("give one of: a PACK, --auto --qa FILE, or --all")
@@ -97,6 +104,7 @@ def eval_command(
         raise AssistantError("--all uses each pack's own eval/qa.jsonl; drop --qa")
     if write and not calibrate:
         raise AssistantError("--write only goes with --calibrate")
+    split = split or ("dev" if calibrate else "test")
     console = Console(stderr=True)
     router, targets = _router_and_targets(ctx, pack, auto, qa_file)
     jobs = []
@@ -106,13 +114,16 @@ def eval_command(
         cases, problems = load_cases(path, auto=target is None)
         for p in problems:
             click.secho(f"{path}:{p.line}: {p.message} (skipped)", fg="yellow", err=True)
-        jobs.append((name, target, sample_cases(cases, limit), problems))
+        chosen = in_split(cases, split)
+        if not chosen:
+            raise AssistantError(f"{path} has no {split} questions: try --split all")
+        jobs.append((name, target, sample_cases(chosen, limit), problems))
 
     tables = _tables(json_out == "-")
     if calibrate:
         _calibrate(router, jobs, write, json_out, tables)
         return
-    results, interrupted = _run(router, jobs, ablate, max_tokens, mode, console)
+    results, interrupted = _run(router, jobs, ablate, max_tokens, mode, split, console)
     reports = [r for rs in results.values() for r in rs]
     for name, rs in results.items():
         _print_metrics(name, rs, tables)
@@ -143,7 +154,9 @@ def _router_and_targets(ctx: Context, pack: str | None, auto: bool, qa_file: Pat
     return router, [(p.name, p.name, p.eval_file) for p in list_packs()]
 
 
-def _run(router, jobs, ablate: bool, max_tokens: int, mode: str | None, console: Console):
+def _run(
+    router, jobs, ablate: bool, max_tokens: int, mode: str | None, split: str, console: Console
+):
     from assistant.evaluation.metrics import mean
     from assistant.evaluation.run import CONFIGS, evaluate
 
@@ -179,7 +192,8 @@ def _run(router, jobs, ablate: bool, max_tokens: int, mode: str | None, console:
 
                     report = evaluate(
                         router, cases, target, rag=rag, adapter=adapter, max_tokens=max_tokens,
-                        mode=mode, config=config, problems=problems, progress=progress, stop=stop,
+                        mode=mode, config=config, split=split, problems=problems,
+                        progress=progress, stop=stop,
                     )  # fmt: skip
                     results[name].append(report)
                     if report.interrupted:
@@ -193,7 +207,7 @@ def _print_metrics(name: str, reports, tables: Console) -> None:
     from assistant.evaluation.report import fmt
     from assistant.evaluation.run import METRIC_NAMES
 
-    table = Table(title=f"{name} (n={reports[-1].n})")
+    table = Table(title=f"{name} ({reports[-1].split} split, n={reports[-1].n})")
     table.add_column("metric")
     for r in reports:
         table.add_column(r.config, justify="right")

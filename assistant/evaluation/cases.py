@@ -1,12 +1,16 @@
-"""Eval questions: the valid lines of a JSONL eval file (with a problem for each bad line), and
-an even sample of them for `--limit`.
+"""Eval questions: the valid lines of a JSONL eval file (with a problem for each bad line), the
+dev or test half of them, and an even sample for `--limit`.
 
     cases, problems = load_cases(pack.eval_file)
-    cases = sample_cases(cases, 12)
+    cases = sample_cases(in_split(cases, "test"), 12)
+
+Tune on dev, report on test: a recipe tuned on the questions it is scored on flatters itself
+(0.74 there, 0.38 on unseen questions, in this project's first round).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +29,30 @@ class EvalCase:
     facts: list[str] = field(default_factory=list)
     out_of_scope: bool = False
     domain: str | None = None  # --auto: the pack that should answer (None: all should decline)
+    split: str = "test"  # "dev" or "test"
 
 
 @dataclass
 class LineProblem:
     line: int
     message: str
+
+
+SPLITS = ("dev", "test", "all")
+
+
+def split_of(question: str) -> str:
+    """The split of a line that names none: a hash of its question, so adding or moving lines
+    never moves another line between dev and test."""
+    digest = hashlib.sha256(" ".join(question.lower().split()).encode()).digest()
+    return "dev" if digest[0] % 2 == 0 else "test"
+
+
+def in_split(cases: list[EvalCase], split: str) -> list[EvalCase]:
+    """The cases of one split ("dev" or "test"), or all of them ("all")."""
+    if split not in SPLITS:
+        raise AssistantError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    return list(cases) if split == "all" else [c for c in cases if c.split == split]
 
 
 def _spread(items: list[EvalCase], count: int) -> list[EvalCase]:
@@ -112,6 +134,7 @@ def _parse_case(number: int, data: object, auto: bool) -> EvalCase | LineProblem
         list(line.facts),
         line.out_of_scope,
         line.domain,
+        line.split or split_of(line.question),
     )  # fmt: skip
 
 

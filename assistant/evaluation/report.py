@@ -31,11 +31,11 @@ def fmt(value: float | None, name: str = "") -> str:
 def metrics_table(reports: Sequence[EvalReport], label: str = "config") -> str:
     """One Markdown table: a row per report, a column per metric that any report has."""
     names = [n for n in METRIC_NAMES if any(r.metrics.get(n) is not None for r in reports)]
-    rows = [f"| {label} | n | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    rows = [f"| {label} | split | n | " + " | ".join(names) + " |", "|---" * (len(names) + 3) + "|"]
     for r in reports:
         key = r.config if label == "config" else (r.pack or "auto")
         cells = [fmt(r.metrics.get(n), n) for n in names]
-        rows.append(f"| {key} | {r.n} | " + " | ".join(cells) + " |")
+        rows.append(f"| {key} | {r.split} | {r.n} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from assistant.evaluation.cases import LineProblem
 
 METRIC_NAMES = [
-    "hit_at_k", "mrr", "context_fact_recall", "answer_fact_recall", "generated_fact_recall",
+    "hit_at_k", "mrr", "context_fact_recall", "answer_fact_recall", "own_words_fact_recall",
     "unsupported_number_rate", "token_f1", "rouge_l",
     "citation_precision", "uncited_answer_rate", "source_cited_rate", "style_rate",
     "oos_decline_rate", "in_scope_answer_rate", "routing_accuracy", "latency_p50_ms",
@@ -47,11 +47,13 @@ class EvalReport:
     problems: list[LineProblem] = field(default_factory=list)
     confusion: dict[str, dict[str, int]] | None = None
     interrupted: bool = False
+    split: str = "all"  # the eval file's questions scored: "dev", "test" or "all"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "pack": self.pack if self.pack is not None else "auto",
             "config": self.config,
+            "split": self.split,
             "n": self.n,
             "metrics": self.metrics,
             "confusion": self.confusion,

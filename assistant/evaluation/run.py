@@ -19,7 +19,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from assistant.evaluation.calibration import ThresholdChange, calibrate, write_thresholds
-from assistant.evaluation.cases import EvalCase, LineProblem, load_cases, sample_cases
+from assistant.evaluation.cases import (
+    SPLITS,
+    EvalCase,
+    LineProblem,
+    in_split,
+    load_cases,
+    sample_cases,
+)
 from assistant.evaluation.passages import retrieved_passages
 from assistant.evaluation.results import METRIC_NAMES, EvalItem, EvalReport
 from assistant.evaluation.scoring import NO_STYLE, Style, aggregate, confusion, score_item
@@ -27,8 +34,8 @@ from assistant.evaluation.toml_edit import set_toml_value
 
 __all__ = [
     "CONFIGS", "METRIC_NAMES", "EvalCase", "EvalItem", "EvalReport", "LineProblem", "Progress",
-    "ThresholdChange", "aggregate", "calibrate", "confusion", "evaluate", "load_cases",
-    "sample_cases", "score_item", "set_toml_value", "write_thresholds",
+    "SPLITS", "ThresholdChange", "aggregate", "calibrate", "confusion", "evaluate", "in_split",
+    "load_cases", "sample_cases", "score_item", "set_toml_value", "write_thresholds",
 ]  # fmt: skip
 
 # (name, rag, adapter): the four ablation configurations, the full system last.
@@ -52,12 +59,14 @@ def evaluate(
     max_tokens: int | None = 96,
     mode: str | None = None,
     config: str = "adapter+rag",
+    split: str = "all",
     problems: Sequence[LineProblem] = (),
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> EvalReport:
-    """Answer every case with `pack` (None: the router picks) and score it. Setting `stop`
-    ends the run after the current question (that one is dropped); the report says so."""
+    """Answer every case with `pack` (None: the router picks) and score it; `split` names the
+    cases' split in the report. Setting `stop` ends the run after the current question (that
+    one is dropped); the report says so."""
     router.warm_up()  # load time must not count as the first answer's latency
     auto = pack is None
     items: list[EvalItem] = []
@@ -96,6 +105,7 @@ def evaluate(
         problems=list(problems),
         confusion=confusion(items) if auto else None,
         interrupted=interrupted,
+        split=split,
     )
 
 

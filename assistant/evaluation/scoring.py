@@ -98,7 +98,7 @@ def _answer_scores(case: EvalCase, text: str, found: list[str]) -> dict[str, flo
     if case.facts:
         scores["answer_fact_recall"] = len(found) / len(case.facts)
         generated = m.facts_found(case.facts, own_words(text))
-        scores["generated_fact_recall"] = len(generated) / len(case.facts)
+        scores["own_words_fact_recall"] = len(generated) / len(case.facts)
     if case.reference:
         scores["token_f1"] = m.token_f1(text, case.reference)
         scores["rouge_l"] = m.rouge_l(text, case.reference)
@@ -162,7 +162,7 @@ def aggregate(items: Sequence[EvalItem], auto: bool = False) -> dict[str, float 
         "mrr": m.mean(col("rr")),
         "context_fact_recall": m.mean(col("context_fact_recall")),
         "answer_fact_recall": m.mean(col("answer_fact_recall")),
-        "generated_fact_recall": m.mean(col("generated_fact_recall")),
+        "own_words_fact_recall": m.mean(col("own_words_fact_recall")),
         "unsupported_number_rate": sum(col("numbers_unsupported")) / written if written else None,
         "token_f1": m.mean(col("token_f1")),
         "rouge_l": m.mean(col("rouge_l")),

@@ -182,6 +182,8 @@ class EvalLine(BaseModel):
     facts: list[Text] = Field(default_factory=list)
     out_of_scope: bool = False
     domain: str | None = None
+    # "dev" (tune on it) or "test" (report on it); without one, a hash of the question decides.
+    split: Literal["dev", "test"] | None = None
 
     @model_validator(mode="after")
     def _source_unless_out_of_scope(self) -> EvalLine:

@@ -54,21 +54,32 @@ _LIST_MARKER = re.compile(r"^[ \t]*\d+[.)](?=\s)", re.MULTILINE)
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
+def _canonical_number(number: str) -> str:
+    number = _THOUSANDS.sub("", number)
+    if number.count(".") == 1 and "," not in number:
+        whole, fraction = number.split(".")
+        fraction = fraction.rstrip("0")
+        number = f"{whole.lstrip('0') or '0'}.{fraction}" if fraction else whole
+    if number.isdigit():
+        number = number.lstrip("0") or "0"
+    return number
+
+
+def number_spans(text: str) -> list[tuple[str, int, int]]:
+    """(number, start, end) for each number a text states, the number in one canonical form
+    ("1,000" and "1000" are "1000", "6.0" is "6"), leaving out citation markers ("[2]") and
+    the numbers of list items. Offsets are in `text` as given."""
+    hidden = _LIST_MARKER.sub(_blank, _CITATION_LIST.sub(_blank, text))
+    return [(_canonical_number(m.group(0)), m.start(), m.end()) for m in _NUMBER.finditer(hidden)]
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * len(match.group(0))  # same length, so offsets stay those of the text
+
+
 def numbers_in(text: str) -> list[str]:
-    """The numbers a text states, each in one canonical form ("1,000" and "1000" are "1000",
-    "6.0" is "6"), leaving out citation markers ("[2]") and the numbers of list items."""
-    text = _LIST_MARKER.sub(" ", _CITATION_LIST.sub(" ", unicodedata.normalize("NFKC", text)))
-    found = []
-    for match in _NUMBER.finditer(text):
-        number = _THOUSANDS.sub("", match.group(0))
-        if number.count(".") == 1 and "," not in number:
-            whole, fraction = number.split(".")
-            fraction = fraction.rstrip("0")
-            number = f"{whole.lstrip('0') or '0'}.{fraction}" if fraction else whole
-        if number.isdigit():
-            number = number.lstrip("0") or "0"
-        found.append(number)
-    return found
+    """The numbers a text states, in canonical form (see `number_spans`)."""
+    return [number for number, _start, _end in number_spans(unicodedata.normalize("NFKC", text))]
 
 
 # ----- sentences -----------------------------------------------------------------------------

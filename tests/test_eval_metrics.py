@@ -229,7 +229,7 @@ def test_report_json_shape_and_markdown(tmp_path):
     json.dumps(data)
     report = write_report({"p": reports}, tmp_path)
     text = report.read_text()
-    assert "| config | n |" in text and "p-ablation.png" in text and "worst items" in text
+    assert "| config | split | n |" in text and "p-ablation.png" in text and "worst items" in text
     assert (tmp_path / "p-ablation.png").stat().st_size > 1000
     assert json.loads((tmp_path / "results.json").read_text())["p"]["base"]["n"] == 1
 

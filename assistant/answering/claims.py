@@ -1,0 +1,206 @@
+"""The claim check: each sentence the model writes is held against the passages and the
+question, and what they do not support is not shown as fact.
+
+A sentence is supported when every number it states (with its unit) is in the question or a
+passage, every name it uses is too, enough of its content words come from the passages, and
+its negation agrees with the passage sentence it restates. These are surface rules, written by
+hand because no library checks support this cheaply on a CPU (an NLI model would cost more
+than the answer); they are strict on purpose: one wrong figure shown as fact costs a patient
+or a reviewer more than a missing sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from assistant.text import number_spans, reply_sentence_spans, sentences, terms
+
+GROUNDING_MODES = ("strict", "mark", "off")
+# Shown before a sentence the check could not support, in "mark" mode.
+UNSUPPORTED_MARK = "(not in the documents) "
+# Share of a sentence's content words (those not in the question) that its passage must hold.
+MIN_CONTENT_SHARE = 0.6
+
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|without|cannot)\b|n't\b", re.IGNORECASE)
+_CITATIONS = re.compile(r"\[\d{1,3}\]")
+# A name: a capitalised word that does not open its sentence (or a line, a quote, a clause
+# after a colon), or a word in capitals ("HbA1c", "NDA").
+_WORD_AFTER = re.compile(r"(?<=[^\s:\"“(>*\-.!?)\]])\s+([A-Z][\w'-]+)")
+_NOT_NAMES = frozenset({"i'm", "i've", "i'd", "i'll"})
+# Units a figure is checked with ("5 mm" is not "5 cm"); one-letter words that are often not
+# units ("5 in total") are left out.
+_UNITS = frozenset(
+    """mm cm m km inch inches ft feet g kg mg mcg µg ml litre litres liter liters % percent
+    degrees °c °f day days week weeks month months year years hour hours h hr hrs minute
+    minutes min mins second seconds sec ms unit units iu tablet tablets kb mb gb tb kib mib
+    gib port ports mmol/l mg/dl kg/m3 kg/m³ kn mpa gpa psi rpm kw""".split()  # noqa: SIM905
+)
+
+
+@dataclass
+class Claim:
+    """One sentence of a reply and whether the passages support it."""
+
+    text: str
+    supported: bool
+    passage: int | None = None  # the number of the passage it restates, if any
+    reason: str | None = None  # why it is not supported
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _unit_after(text: str, end: int) -> str | None:
+    match = re.match(r"\s?(%|°[cf]|[a-zµ³/]+\b)", text[end:].lower())
+    return match.group(1) if match and match.group(1) in _UNITS else None
+
+
+def _figures(text: str) -> list[tuple[str, str | None]]:
+    """(number, unit or None) for each number the text states."""
+    return [(number, _unit_after(text, end)) for number, _start, end in number_spans(text)]
+
+
+def _number_problem(sentence: str, supports: Sequence[str]) -> str | None:
+    known: dict[str, set[str | None]] = {}
+    for support in supports:
+        for number, unit in _figures(support):
+            known.setdefault(number, set()).add(unit)
+    for number, unit in _figures(sentence):
+        if number not in known:
+            return f"the number {number} is in no passage"
+        units = known[number]
+        if unit is not None and None not in units and unit not in units:
+            return f"{number} {unit} is not what the passages say ({number} {sorted(units)[0]})"
+    return None
+
+
+def _name_problem(sentence: str, vocabulary: set[str]) -> str | None:
+    for match in _WORD_AFTER.finditer(sentence):
+        word = match.group(1).strip("'-")
+        if word.lower() in _NOT_NAMES:
+            continue
+        if word.lower() not in vocabulary and word.rstrip("s").lower() not in vocabulary:
+            return f"the name {word!r} is in no passage"
+    return None
+
+
+def _words(text: str) -> set[str]:
+    """Content words (figures are checked on their own)."""
+    return {term for term in terms(text) if not term.isdigit()}
+
+
+def _best_sentence(sentence_terms: set[str], passages: Sequence[Any]) -> tuple[int | None, str]:
+    """The passage sentence sharing the most content words with the claim, and its passage."""
+    best: tuple[int, int | None, str] = (0, None, "")
+    for source in passages:
+        for candidate in sentences(source.text):
+            overlap = len(sentence_terms & _words(candidate))
+            if overlap > best[0]:
+                best = (overlap, source.number, candidate)
+    return best[1], best[2]
+
+
+def check_sentence(sentence: str, passages: Sequence[Any], question: str) -> Claim:
+    """Whether the passages (objects with `number` and `text`) and the question support one
+    sentence of a reply."""
+    text = sentence.strip()
+    bare = _CITATIONS.sub("", text)
+    supports = [question, *(p.text for p in passages)]
+    wanted = _words(bare)
+    number, matched = _best_sentence(wanted, passages)
+    problem = _number_problem(bare, supports)
+    if problem is None:
+        vocabulary = {w.lower() for s in supports for w in re.findall(r"[\w'-]+", s)}
+        problem = _name_problem(bare, vocabulary)
+    own = wanted - _words(question)
+    if problem is None and own:
+        passage_terms = set().union(*(_words(p.text) for p in passages)) if passages else set()
+        share = len(own & passage_terms) / len(own)
+        if share < MIN_CONTENT_SHARE:
+            problem = f"only {share:.0%} of its words are in the passages"
+    if (
+        problem is None
+        and matched
+        and bool(_NEGATION.search(bare)) != bool(_NEGATION.search(matched))
+    ):
+        problem = "it turns around what the passage says (negation)"
+    return Claim(text, problem is None, number, problem)
+
+
+def _reply_spans(text: str) -> list[tuple[int, int]]:
+    """The sentences of a reply: line by line, then as `reply_sentence_spans` breaks them,
+    with a citation that follows a full stop ("... 5 mm. [1]") kept with its sentence."""
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for line in text.split("\n"):
+        for start, end in reply_sentence_spans(line):
+            if line[start:end].strip():
+                spans.append((offset + start, offset + end))
+        offset += len(line) + 1
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        lead = re.match(r"(?:\[\d{1,3}\])+", text[start:end])
+        if merged and lead and "\n" not in text[merged[-1][1] : start]:
+            merged[-1] = (merged[-1][0], start + lead.end())
+            start += lead.end()
+        if text[start:end].strip():
+            merged.append((start, end))
+    return merged
+
+
+def check_reply(text: str, passages: Sequence[Any], question: str) -> list[Claim]:
+    """Every sentence of a written reply, checked."""
+    return [check_sentence(text[s:e], passages, question) for s, e in _reply_spans(text)]
+
+
+# A tail that may still be the citation of the sentence before it ("[", "[1", " [1]").
+_OPEN_TAIL = re.compile(r"[\s\[\]\d,]*")
+
+
+class ClaimFilter:
+    """Checks a reply sentence by sentence as it streams: iterate `run(pieces)` for the text
+    to show; `claims` then holds every sentence with its verdict. "strict" leaves out what is
+    not supported, "mark" shows it after UNSUPPORTED_MARK, "off" shows the reply as written
+    (still checked)."""
+
+    def __init__(self, passages: Sequence[Any], question: str, mode: str = "strict") -> None:
+        if mode not in GROUNDING_MODES:
+            raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}")
+        self.passages, self.question, self.mode = passages, question, mode
+        self.claims: list[Claim] = []
+
+    def run(self, pieces: Iterable[str]) -> Iterator[str]:
+        buffer, done = "", 0  # done: characters of buffer already checked and shown or dropped
+        for piece in pieces:
+            buffer += piece
+            spans = _reply_spans(buffer)
+            # the last span is still being written; a sentence before a tail that may yet be
+            # its citation ("[", "[1") waits for it
+            complete = spans[:-1]
+            if spans and _OPEN_TAIL.fullmatch(buffer[spans[-1][0] :]):
+                complete = spans[:-2]
+            for start, end in complete:
+                if end > done:
+                    yield from self._emit(
+                        buffer[done : max(start, done)], buffer[max(start, done) : end]
+                    )
+                    done = end
+        for start, end in _reply_spans(buffer):
+            if end > done:
+                yield from self._emit(
+                    buffer[done : max(start, done)], buffer[max(start, done) : end]
+                )
+                done = end
+
+    def _emit(self, gap: str, sentence: str) -> Iterator[str]:
+        claim = check_sentence(sentence, self.passages, self.question)
+        self.claims.append(claim)
+        if claim.supported or self.mode == "off":
+            yield gap + sentence
+        elif self.mode == "mark":
+            yield gap + UNSUPPORTED_MARK + sentence
+        elif "\n" in gap:
+            yield gap[gap.rindex("\n") :]  # keep the line break of a dropped list item's line

@@ -1,0 +1,121 @@
+"""The claim check on hand-made cases (pure logic: no model): a changed number, a changed unit,
+a flipped negation, a name from nowhere and words from nowhere are not supported; a faithful
+paraphrase and a figure from the question are; the streaming filter drops, marks or keeps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from assistant.answering.claims import (
+    UNSUPPORTED_MARK,
+    ClaimFilter,
+    check_reply,
+    check_sentence,
+)
+
+
+@dataclass
+class P:
+    number: int
+    text: str
+
+
+A1C = (
+    "An A1C between 5.7 and 6.4 percent means prediabetes. An A1C of 6.5 percent or higher on"
+    " two tests means diabetes."
+)
+DRYING = (
+    "Kiln-dry penguin wood to 8-10 % moisture content. Do not plane boards that are still wet,"
+    " because the bands tear out. Staff at Holmberg Mill grade every board."
+)
+PASSAGES = [P(1, A1C), P(2, DRYING)]
+Q = "What does an A1C of 6.1 mean?"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        ("An A1C of 6.1 percent means diabetes [1].", None),  # content and numbers fine
+        ("Kiln-dry penguin wood to 12 % moisture content [2].", "number 12"),
+        ("Kiln-dry penguin wood to 8-10 mm moisture content [2].", "10 mm"),
+        ("You can plane boards that are still wet [2].", "negation"),
+        ("Staff at Cedar Mill grade every board [2].", "'Cedar'"),
+        ("Take metformin twice daily with breakfast and dinner.", "words"),
+    ],
+)
+def test_unsupported_claims_are_caught(sentence, reason):
+    claim = check_sentence(sentence, PASSAGES, Q)
+    if reason is None:
+        # A1C 6.1 comes from the question; 6.1 "means diabetes" is wrong but uses only
+        # supported words: the surface check cannot know, which is why strict mode also
+        # quotes the evidence under the reply.
+        assert claim.supported, claim.reason
+    else:
+        assert not claim.supported and reason in claim.reason
+
+
+def test_a_faithful_paraphrase_is_supported_and_names_its_passage():
+    claim = check_sentence(
+        "Don't plane penguin wood boards while they are still wet: the bands tear out [2].",
+        PASSAGES,
+        Q,
+    )
+    assert claim.supported, claim.reason
+    assert claim.passage == 2
+    assert check_sentence(
+        "1,000 boards, 6.50 percent", [P(1, "1000 boards at 6.5 percent")], ""
+    ).supported
+    assert check_sentence("Boards from Holmberg Mill.", PASSAGES, Q).supported
+
+
+def test_reply_sentences_keep_a_citation_after_the_full_stop_and_split_list_lines():
+    claims = check_reply(
+        "Dry it to 8-10 % moisture content. [2] Then wait.\n1. Plane boards dry\n2. Do it", [], ""
+    )
+    assert [c.text for c in claims] == [
+        "Dry it to 8-10 % moisture content. [2]",
+        "Then wait.",
+        "1. Plane boards dry",
+        "2. Do it",
+    ]
+
+
+def _stream(text: str, size: int = 3) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+REPLY = (
+    "Kiln-dry penguin wood to 8-10 % moisture content [2]. It takes 14 days in the kiln [2]."
+    " Do not plane boards that are still wet [2]."
+)
+
+
+def test_strict_mode_never_shows_an_unsupported_sentence():
+    claims = ClaimFilter(PASSAGES, "How do I dry penguin wood?", "strict")
+    shown = "".join(claims.run(_stream(REPLY)))
+    assert "14 days" not in shown
+    assert "8-10 % moisture content [2]." in shown and "still wet [2]." in shown
+    assert [c.supported for c in claims.claims] == [True, False, True]
+    assert claims.claims[1].reason == "the number 14 is in no passage"
+
+
+def test_mark_mode_shows_the_unsupported_sentence_marked_and_off_mode_as_written():
+    marked = ClaimFilter(PASSAGES, "", "mark")
+    assert UNSUPPORTED_MARK + "It takes 14 days" in "".join(marked.run(_stream(REPLY)))
+    off = ClaimFilter(PASSAGES, "", "off")
+    assert "".join(off.run(_stream(REPLY, 1))) == REPLY
+    assert [c.supported for c in off.claims] == [True, False, True]
+
+
+def test_a_citation_split_across_pieces_stays_with_its_sentence():
+    pieces = ["Kiln-dry penguin wood to 8-10 % moisture content.", " [", "2", "]", " Then"]
+    claims = ClaimFilter(PASSAGES, "", "off")
+    assert "".join(claims.run(pieces)) == "".join(pieces)
+    assert claims.claims[0].text.endswith("content. [2]")
+
+
+def test_an_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="grounding"):
+        ClaimFilter(PASSAGES, "", "loose")

@@ -2,7 +2,8 @@
 eval/qa.jsonl (which training never sees), its test split unless `--split` says otherwise.
 
 Run: `.venv/bin/python scripts/adapter_table.py [--split test] [--limit 0] [--mode hybrid]
-[--pack P] [--config base] [--max-tokens N]`, or `--compare BASE.json OTHER.json` (two answer files).
+[--grounding strict] [--pack P] [--config base] [--max-tokens N]`, or `--compare BASE.json
+OTHER.json` (two answer files).
 
 `--limit N` spreads N questions evenly over each file (keeping the out-of-scope share); 0 takes
 them all. Answers are as long as the pack's `max_new_tokens` unless `--max-tokens` says less.
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="questions per pack (0: all)")
     parser.add_argument("--split", choices=["dev", "test", "all"], default="test")
     parser.add_argument("--mode", choices=["generate", "extractive", "hybrid"], default="hybrid")
+    parser.add_argument("--grounding", choices=["strict", "mark", "off"], help="default: pack's")
     parser.add_argument("--max-tokens", type=int, help="answer length (default: the pack's)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--pack", action="append", help="only these packs (repeatable)")
@@ -143,6 +145,7 @@ def main() -> None:
             report = evaluate(
                 router, cases, pack.name, adapter=name == "adapter", mode=args.mode,
                 max_tokens=args.max_tokens, config=f"{name}+rag", split=args.split,
+                grounding=args.grounding,
             )  # fmt: skip
             results.setdefault(pack.name, {})[name] = {
                 "metrics": report.metrics,
@@ -159,7 +162,8 @@ def main() -> None:
                 / "bench"
                 / "out"
                 / "adapter-answers"
-                / f"{pack.name}-{name}-{args.mode}{weights}-{args.split}.json"
+                / f"{pack.name}-{name}-{args.mode}{weights}-{args.split}"
+                f"{'-' + args.grounding if args.grounding else ''}.json"
             )
             answers.parent.mkdir(parents=True, exist_ok=True)  # for reading, never committed
             answers.write_text(json.dumps(report.to_dict(), indent=1) + "\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from assistant.answering.answers import Answer, Source, check_citations
+from assistant.answering.claims import UNSUPPORTED_MARK
 from assistant.answering.router import Router
 from assistant.packs.locate import list_packs, pack_at
 from assistant.runtime.generation import GenerationStats, TextStream
@@ -261,11 +262,49 @@ def test_router_removes_an_invented_citation(router: Router, monkeypatch) -> Non
     engine = ScriptedEngine(["Kiln dry it ", "for ten days [1]", " and check it [9]."])
     monkeypatch.setattr(router, "engine", lambda: engine)
     answer = router.answer(
-        "How long does 50 mm penguin wood stock take in the kiln?", "penguin-wood", mode="generate"
+        "How long does 50 mm penguin wood stock take in the kiln?",
+        "penguin-wood",
+        mode="generate",
+        grounding="off",  # the reply is made up: the claim check would leave it out
     )
     assert answer.answer == "Kiln dry it for ten days [1] and check it."
     assert answer.citations == [1] and answer.removed_citations == [9]
     assert answer.sources[0].cited and not any(s.cited for s in answer.sources[1:])
+
+
+KILN = "How long does 50 mm penguin wood stock take in the kiln?"
+
+
+def _true_and_made_up(router: Router) -> tuple[str, str]:
+    """A sentence copied from the first passage the question retrieves, and one with a number
+    that no passage holds."""
+    from assistant.text import sentences
+
+    first = router.handle("penguin-wood").index.search(KILN, k=4)[0].text
+    true = next(s for s in sentences(first) if len(s.split()) > 5 and not s.startswith("#"))
+    return true.rstrip(".") + " [1].", "Drying 50 mm stock takes 977 days in the kiln [1]."
+
+
+def test_strict_grounding_leaves_out_a_made_up_sentence_and_says_why(router, monkeypatch):
+    true, made_up = _true_and_made_up(router)
+    monkeypatch.setattr(router, "engine", lambda: ScriptedEngine([true, " ", made_up]))
+    answer = router.answer(KILN, "penguin-wood", mode="generate")
+    assert answer.grounding == "strict"
+    assert "977" not in answer.answer and answer.answer == true
+    assert [c["supported"] for c in answer.claims] == [True, False]
+    assert "977" in answer.claims[1]["reason"] and answer.claims[0]["passage"] == 1
+
+    monkeypatch.setattr(router, "engine", lambda: ScriptedEngine([true, " ", made_up]))
+    marked = router.answer(KILN, "penguin-wood", mode="generate", grounding="mark")
+    assert f"{UNSUPPORTED_MARK}{made_up}" in marked.answer
+
+
+def test_with_nothing_supported_a_strict_answer_leads_with_the_evidence(router, monkeypatch):
+    _, made_up = _true_and_made_up(router)
+    monkeypatch.setattr(router, "engine", lambda: ScriptedEngine([made_up]))
+    answer = router.answer(KILN, "penguin-wood", mode="generate")
+    assert answer.answer.startswith("Evidence from the documents:\n> ")
+    assert "977" not in answer.answer and not answer.declined and answer.citations
 
 
 def test_a_hybrid_answer_the_model_declines_quotes_no_evidence(router: Router, monkeypatch) -> None:

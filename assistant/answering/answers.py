@@ -38,7 +38,8 @@ class Source:
 class Timings:
     routing_ms: float = 0.0
     retrieval_ms: float = 0.0
-    first_token_ms: float = 0.0
+    first_token_ms: float = 0.0  # the engine's first token
+    first_shown_ms: float = 0.0  # the first text shown (a checked sentence, or the evidence)
     total_ms: float = 0.0
     tokens_per_s: float = 0.0
     prompt_tokens: int = 0
@@ -60,6 +61,9 @@ class Answer:
     timings: Timings = field(default_factory=Timings)
     adapter: str | None = None
     mode: str = "generate"
+    grounding: str = "off"
+    # Each generated sentence with "supported", "passage" and "reason" (answering.claims).
+    claims: list[dict[str, Any]] = field(default_factory=list)
     route_scores: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     cancelled: bool = False

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from assistant.answering.prompts import says_not_covered
 from assistant.text import number_spans, reply_sentence_spans, sentences, terms
 
 GROUNDING_MODES = ("strict", "mark", "off")
@@ -196,7 +197,10 @@ class ClaimFilter:
                 done = end
 
     def _emit(self, gap: str, sentence: str) -> Iterator[str]:
-        claim = check_sentence(sentence, self.passages, self.question)
+        if says_not_covered(sentence):  # saying the documents do not cover it claims nothing
+            claim = Claim(sentence.strip(), True)
+        else:
+            claim = check_sentence(sentence, self.passages, self.question)
         self.claims.append(claim)
         if claim.supported or self.mode == "off":
             yield gap + sentence

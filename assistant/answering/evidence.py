@@ -85,7 +85,13 @@ EVIDENCE_HEADER = "\n\nEvidence from the documents:\n"
 
 def own_words(answer: str) -> str:
     """A hybrid answer without its quoted evidence: what the model wrote itself."""
-    return answer.split(EVIDENCE_HEADER)[0]
+    return answer.split(EVIDENCE_HEADER.strip())[0]
+
+
+def quoted_evidence(answer: str) -> str:
+    """The quoted evidence of an answer ("" when it has none)."""
+    _, _, evidence = answer.partition(EVIDENCE_HEADER.strip())
+    return evidence
 
 
 def evidence_block(embed: Embed, question: str, sources: list[Source]) -> str:

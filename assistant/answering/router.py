@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from assistant.answering.answers import Answer, AnswerStream, Source, Timings, check_citations
+from assistant.answering.claims import ClaimFilter
 from assistant.answering.compose import history_messages, prompt_messages, sources_from_hits
 from assistant.answering.evidence import evidence_block, extractive_answer
 from assistant.answering.prompts import says_not_covered
@@ -45,6 +46,7 @@ class _Draft:
         self.fields: dict[str, Any] = {}
         self.reason: str | None = None  # why the router declined, when it did
         self.vectors: dict[str, Any] = {}  # query text -> its vector: each embedded once
+        self.grounding: str | None = None  # the caller's override of the pack's grounding
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -176,12 +178,15 @@ class Router:
         k: int | None = None,
         max_tokens: int | None = None,
         mode: str | None = None,
+        grounding: str | None = None,
         cancel: threading.Event | None = None,
     ) -> AnswerStream:
-        """The answer to `question` from `pack` (None: the router picks one, or declines)."""
+        """The answer to `question` from `pack` (None: the router picks one, or declines).
+        `mode` and `grounding` override the pack's answer_mode and grounding."""
         draft = _Draft(question, time.perf_counter())
         draft.question = self._checked_question(question, draft.notices)
         self._warm_up_meanwhile()
+        draft.grounding = grounding
         steps = self._steps(
             draft, pack, history_messages(history), rag, adapter, k, max_tokens, mode, cancel
         )
@@ -247,12 +252,27 @@ class Router:
         pieces: list[str] = []
         generated = self._generate(draft, handle, sources if rag else None, turns, adapter,
                                    max_tokens, cancel)  # fmt: skip
-        for piece in generated:
+        grounding = draft.fields["grounding"] = (
+            (draft.grounding or handle.config.grounding) if sources else "off"
+        )
+        check = ClaimFilter(sources, question, grounding)
+        for piece in check.run(self._timed(draft, generated)) if sources else generated:
             if not pieces:
-                draft.timings.first_token_ms = draft.elapsed_ms()
+                draft.timings.first_shown_ms = draft.elapsed_ms()
+                draft.timings.first_token_ms = draft.timings.first_token_ms or draft.elapsed_ms()
             pieces.append(piece)
             yield piece
+        draft.fields["claims"] = [claim.to_dict() for claim in check.claims]
         return (yield from self._cite(draft, handle, sources, pieces, mode, generated.stats))
+
+    @staticmethod
+    def _timed(draft: _Draft, generated: Any) -> Iterator[str]:
+        """The engine's pieces, noting when the first one came (the claim check holds each
+        back until its sentence is complete)."""
+        for piece in generated:
+            if not draft.timings.first_token_ms:
+                draft.timings.first_token_ms = draft.elapsed_ms()
+            yield piece
 
     def _pick_pack(self, draft: _Draft, turns: list[dict[str, str]]) -> str | None:
         """Route the question; a follow-up that no pack covers routes with its context."""
@@ -351,11 +371,15 @@ class Router:
         after it, unless the model said the documents do not cover the question."""
         written, cited, _removed = check_citations("".join(pieces).strip(), sources)
         declined_by_model = says_not_covered(written) and not cited
+        # With every sentence left out as unsupported, the answer leads with the evidence.
+        nothing_left = not written and draft.fields["grounding"] == "strict"
         # Quoting evidence under "the documents do not cover this" would contradict the reply
         # and would hide the decline from the eval's in-scope answer rate.
-        if mode == "hybrid" and sources and not declined_by_model:
+        if (mode == "hybrid" or nothing_left) and sources and not declined_by_model:
             extra = evidence_block(self.embed, draft.question, sources)
             if extra:
+                if not pieces:
+                    draft.timings.first_shown_ms = draft.elapsed_ms()
                 pieces.append(extra)
                 yield extra
         answer_text, cited, removed = check_citations("".join(pieces).strip(), sources)

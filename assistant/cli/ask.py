@@ -63,6 +63,12 @@ def pack_and_question(
     help="generate: the model writes the answer; extractive: quote the best passage sentences;"
     " hybrid: both. Default: the pack's answer_mode.",
 )
+@click.option(
+    "--grounding",
+    type=click.Choice(["strict", "mark", "off"]),
+    help="Generated sentences the passages do not support: strict leaves them out, mark shows"
+    " them marked, off shows them as written. Default: the pack's grounding.",
+)
 @pass_context
 def ask(
     ctx: Context,
@@ -74,6 +80,7 @@ def ask(
     k: int | None,
     max_tokens: int | None,
     mode: str | None,
+    grounding: str | None,
 ) -> None:
     """Answer QUESTION from PACK, citing the passages it used.
 
@@ -104,6 +111,7 @@ def ask(
             k=k,
             max_tokens=max_tokens,
             mode=mode,
+            grounding=grounding,
         )
     for piece in stream:
         if not as_json:

@@ -29,6 +29,9 @@ Metrics (means over the items where they apply; docs/eval/METRICS.md):
   answer_fact_recall   share of facts present in the answer (case, whitespace and
                        punctuation normalized; numbers compared as written)
   own_words_fact_recall  share of facts in the model's own words (before the evidence)
+  evidence_fact_recall share of facts in the quoted evidence
+  unsupported_sentence_rate  sentences the model wrote that the claim check does not
+                       support (left out of the answer with grounding = "strict")
   unsupported_number_rate  numbers in its own words that neither the passages nor the
                        question state, of all numbers it wrote
   token_f1, rouge_l    word-overlap F1 and longest-common-subsequence F1 vs the reference
@@ -68,14 +71,20 @@ assistant eval diabetes --calibrate --write
 @click.option(
     "--split",
     type=click.Choice(["dev", "test", "all"]),
-    help="Which half of the eval file: tune on dev, report on test (default: test; dev with"
-    " --calibrate). A line's 'split' field decides, else a hash of its question.",
+    help="Which half of a pack's eval file: tune on dev, report on test (default: test; dev"
+    " with --calibrate; all for a --qa FILE). A line's 'split' field decides, else a hash of its"
+    " question.",
 )
 @click.option("--max-tokens", type=click.IntRange(1, 4096), default=96, show_default=True)
 @click.option(
     "--mode",
     type=click.Choice(["generate", "extractive", "hybrid"]),
     help="Answer mode for every pack (default: each pack's answer_mode in pack.toml).",
+)
+@click.option(
+    "--grounding",
+    type=click.Choice(["strict", "mark", "off"]),
+    help="Unsupported generated sentences: left out, marked or shown (default: each pack's).",
 )
 @pass_context
 def eval_command(
@@ -93,6 +102,7 @@ def eval_command(
     split: str | None,
     max_tokens: int,
     mode: str | None,
+    grounding: str | None,
 ) -> None:
     from assistant.evaluation.run import in_split, load_cases, sample_cases
 
@@ -104,7 +114,7 @@ def eval_command(
         raise AssistantError("--all uses each pack's own eval/qa.jsonl; drop --qa")
     if write and not calibrate:
         raise AssistantError("--write only goes with --calibrate")
-    split = split or ("dev" if calibrate else "test")
+    split = split or ("all" if qa_file else "dev" if calibrate else "test")
     console = Console(stderr=True)
     router, targets = _router_and_targets(ctx, pack, auto, qa_file)
     jobs = []
@@ -123,7 +133,7 @@ def eval_command(
     if calibrate:
         _calibrate(router, jobs, write, json_out, tables)
         return
-    results, interrupted = _run(router, jobs, ablate, max_tokens, mode, split, console)
+    results, interrupted = _run(router, jobs, ablate, max_tokens, (mode, grounding), split, console)
     reports = [r for rs in results.values() for r in rs]
     for name, rs in results.items():
         _print_metrics(name, rs, tables)
@@ -154,9 +164,8 @@ def _router_and_targets(ctx: Context, pack: str | None, auto: bool, qa_file: Pat
     return router, [(p.name, p.name, p.eval_file) for p in list_packs()]
 
 
-def _run(
-    router, jobs, ablate: bool, max_tokens: int, mode: str | None, split: str, console: Console
-):
+def _run(router, jobs, ablate: bool, max_tokens: int, answering: tuple, split: str, console):
+    mode, grounding = answering  # the --mode and --grounding overrides
     from assistant.evaluation.metrics import mean
     from assistant.evaluation.run import CONFIGS, evaluate
 
@@ -192,7 +201,8 @@ def _run(
 
                     report = evaluate(
                         router, cases, target, rag=rag, adapter=adapter, max_tokens=max_tokens,
-                        mode=mode, config=config, split=split, problems=problems,
+                        mode=mode, grounding=grounding, config=config, split=split,
+                        problems=problems,
                         progress=progress, stop=stop,
                     )  # fmt: skip
                     results[name].append(report)

@@ -10,7 +10,8 @@ from assistant.evaluation.cases import LineProblem
 
 METRIC_NAMES = [
     "hit_at_k", "mrr", "context_fact_recall", "answer_fact_recall", "own_words_fact_recall",
-    "unsupported_number_rate", "token_f1", "rouge_l",
+    "evidence_fact_recall", "unsupported_number_rate", "unsupported_sentence_rate", "token_f1",
+    "rouge_l",
     "citation_precision", "uncited_answer_rate", "source_cited_rate", "style_rate",
     "oos_decline_rate", "in_scope_answer_rate", "routing_accuracy", "latency_p50_ms",
     "latency_p95_ms", "first_token_p50_ms", "tokens_per_s",

@@ -58,6 +58,7 @@ def evaluate(
     adapter: bool = True,
     max_tokens: int | None = 96,
     mode: str | None = None,
+    grounding: str | None = None,
     config: str = "adapter+rag",
     split: str = "all",
     problems: Sequence[LineProblem] = (),
@@ -82,6 +83,7 @@ def evaluate(
             adapter=adapter,
             max_tokens=max_tokens,
             mode=mode,
+            grounding=grounding,
             cancel=stop,
         )
         if answer.cancelled:

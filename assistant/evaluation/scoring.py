@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistant.answering.answers import Answer
-from assistant.answering.evidence import own_words
+from assistant.answering.evidence import own_words, quoted_evidence
 from assistant.evaluation import metrics as m
 from assistant.evaluation.cases import EvalCase
 from assistant.evaluation.results import EvalItem
@@ -99,6 +99,8 @@ def _answer_scores(case: EvalCase, text: str, found: list[str]) -> dict[str, flo
         scores["answer_fact_recall"] = len(found) / len(case.facts)
         generated = m.facts_found(case.facts, own_words(text))
         scores["own_words_fact_recall"] = len(generated) / len(case.facts)
+        quoted = m.facts_found(case.facts, quoted_evidence(text))
+        scores["evidence_fact_recall"] = len(quoted) / len(case.facts)
     if case.reference:
         scores["token_f1"] = m.token_f1(text, case.reference)
         scores["rouge_l"] = m.rouge_l(text, case.reference)
@@ -106,14 +108,17 @@ def _answer_scores(case: EvalCase, text: str, found: list[str]) -> dict[str, flo
 
 
 def _own_words_scores(case: EvalCase, text: str, answer: Answer) -> dict[str, float]:
-    """The numbers the model wrote itself (a hybrid answer before its quoted evidence), and
-    those of them that neither the passages nor the question state."""
+    """The numbers shown in the model's own words (a hybrid answer before its quoted
+    evidence) and those of them that neither the passages nor the question state; the
+    sentences the model wrote and those the claim check did not support (shown or not)."""
     words = own_words(text)
     scores: dict[str, float] = {}
     supports = [case.question, *(source.text for source in answer.sources)]
     written, unsupported = m.unsupported_numbers(words, supports)
     scores["numbers_written"] = len(written)
     scores["numbers_unsupported"] = len(unsupported)
+    scores["sentences"] = len(answer.claims)
+    scores["sentences_unsupported"] = sum(not claim["supported"] for claim in answer.claims)
     return scores
 
 
@@ -154,6 +159,7 @@ def aggregate(items: Sequence[EvalItem], auto: bool = False) -> dict[str, float 
     outside = [i for i in items if i.out_of_scope]
     citations = sum(col("citations"))
     written = sum(col("numbers_written"))
+    sentences = sum(col("sentences"))
     totals = [i.timings["total_ms"] for i in items if i.timings.get("total_ms")]
     first = [i.timings["first_token_ms"] for i in items if i.timings.get("first_token_ms")]
     speeds = [i.timings["tokens_per_s"] for i in items if i.timings.get("tokens_per_s")]
@@ -163,7 +169,11 @@ def aggregate(items: Sequence[EvalItem], auto: bool = False) -> dict[str, float 
         "context_fact_recall": m.mean(col("context_fact_recall")),
         "answer_fact_recall": m.mean(col("answer_fact_recall")),
         "own_words_fact_recall": m.mean(col("own_words_fact_recall")),
+        "evidence_fact_recall": m.mean(col("evidence_fact_recall")),
         "unsupported_number_rate": sum(col("numbers_unsupported")) / written if written else None,
+        "unsupported_sentence_rate": (
+            sum(col("sentences_unsupported")) / sentences if sentences else None
+        ),
         "token_f1": m.mean(col("token_f1")),
         "rouge_l": m.mean(col("rouge_l")),
         "citation_precision": sum(col("good_citations")) / citations if citations else None,

@@ -41,6 +41,7 @@ from assistant.settings import (
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 AnswerMode = Literal["generate", "extractive", "hybrid"]
+Grounding = Literal["strict", "mark", "off"]
 StyleKind = Literal["none", "safety_reminder", "numbered_steps", "clause_structure", "care_team"]
 
 
@@ -128,6 +129,10 @@ class PackConfig(_Strict):
     scope: Text
     decline_message: Text
     answer_mode: AnswerMode = "generate"
+    # What happens to a generated sentence the passages do not support (`answering.claims`):
+    # "strict" leaves it out (with nothing left, the answer leads with the quoted evidence),
+    # "mark" shows it marked, "off" shows it as written. Every sentence is checked either way.
+    grounding: Grounding = "strict"
     retrieval: PackRetrieval
     generation: GenerationSettings
     training: PackTraining = Field(default_factory=PackTraining)

@@ -37,6 +37,7 @@ scope = """What the pack covers: the documents in docs/. What it does not cover:
 decline_message = """Sorry, that is outside what I can help with here: \
 I only answer from the {title} documents."""
 answer_mode = "generate"                # generate | extractive | hybrid
+grounding = "strict"                    # unsupported sentences: strict (left out) | mark | off
 
 [retrieval]
 # k, chunk_tokens and chunk_overlap default to the global settings (`assistant config`).

@@ -32,3 +32,28 @@ def test_sentences_steering_the_assistant_are_never_quoted() -> None:
     plain = "Vouchers are sold at the rental desk and are valid for one year."
     quoted = [s for s, _ in quotable_sentences(source(" ".join([*steering, plain])))]
     assert quoted == [plain]
+
+
+def test_a_sentence_that_introduces_a_list_is_quoted_with_its_items() -> None:
+    """The facts of "People can slow it by" are the items after it; wrapped lines join, and
+    MedQuAD's lists flattened onto one line ("  - ") split the same way."""
+    wrapped = (
+        "## Kidneys\n\nPeople can slow kidney disease by\n\n- taking medications to control"
+        "\n  high blood pressure\n- managing blood glucose levels\n\nSee a doctor every year."
+    )
+    assert [s for s, _ in quotable_sentences(source(wrapped))] == [
+        "People can slow kidney disease by: taking medications to control high blood pressure;"
+        " managing blood glucose levels",
+        "See a doctor every year.",
+    ]
+    flat = "Open these ports:  - 22000/TCP for sync  - 21027/UDP for discovery"
+    assert [s for s, _ in quotable_sentences(source(flat))] == [
+        "Open these ports: 22000/TCP for sync; 21027/UDP for discovery"
+    ]
+
+
+def test_a_sentence_wrapped_over_lines_is_one_sentence() -> None:
+    text = "It's Syncthing, although the command is spelled\n`syncthing` in lower case. Done now."
+    assert [s for s, _ in quotable_sentences(source(text))] == [
+        "It's Syncthing, although the command is spelled `syncthing` in lower case.",
+    ]

@@ -17,10 +17,12 @@ def main() -> None:
     parser.add_argument("--split", choices=["dev", "test", "all"], default="dev")
     parser.add_argument("--pack", action="append", help="only these packs (repeatable)")
     parser.add_argument("--show", type=int, default=0, help="print N misses per pack")
+    parser.add_argument("--no-focus", action="store_true", help="without clause-level search")
     args = parser.parse_args()
 
     from assistant.answering.compose import sources_from_hits
     from assistant.answering.evidence import evidence_block
+    from assistant.answering.focus import focused_hits
     from assistant.answering.router import Router
     from assistant.evaluation.metrics import fact_recall
     from assistant.evaluation.run import in_split, load_cases
@@ -37,7 +39,10 @@ def main() -> None:
         cases = [c for c in in_split(cases, args.split) if not c.out_of_scope and c.facts]
         context, evidence, quotes, misses = [], [], [], []
         for case in cases:
-            hits = handle.index.search(case.question, k=handle.config.retrieval.k)
+            k = handle.config.retrieval.k
+            hits = handle.index.search(case.question, k=k)
+            if not args.no_focus:
+                hits = focused_hits(handle.index, handle.document_heads(), case.question, hits, k)
             sources = sources_from_hits(pack.name, hits)
             block = evidence_block(router.embed, case.question, sources)
             context.append(fact_recall(case.facts, "\n".join(s.text for s in sources)))

@@ -36,19 +36,20 @@ def test_sentences_steering_the_assistant_are_never_quoted() -> None:
 
 def test_a_sentence_that_introduces_a_list_is_quoted_with_its_items() -> None:
     """The facts of "People can slow it by" are the items after it; wrapped lines join, and
-    MedQuAD's lists flattened onto one line ("  - ") split the same way."""
+    MedQuAD's lists flattened onto one line ("  - ") split the same way. Still verbatim: only
+    whitespace differs from the passage."""
     wrapped = (
         "## Kidneys\n\nPeople can slow kidney disease by\n\n- taking medications to control"
         "\n  high blood pressure\n- managing blood glucose levels\n\nSee a doctor every year."
     )
     assert [s for s, _ in quotable_sentences(source(wrapped))] == [
-        "People can slow kidney disease by: taking medications to control high blood pressure;"
-        " managing blood glucose levels",
+        "People can slow kidney disease by - taking medications to control high blood pressure"
+        " - managing blood glucose levels",
         "See a doctor every year.",
     ]
     flat = "Open these ports:  - 22000/TCP for sync  - 21027/UDP for discovery"
     assert [s for s, _ in quotable_sentences(source(flat))] == [
-        "Open these ports: 22000/TCP for sync; 21027/UDP for discovery"
+        "Open these ports: - 22000/TCP for sync - 21027/UDP for discovery"
     ]
 
 

@@ -379,3 +379,32 @@ def test_hybrid_evidence_quotes_sentences_not_headings(router: Router) -> None:
     for line in evidence:
         quoted = line[2:].rsplit(" [", 1)[0]
         assert not quoted.startswith("#") and not quoted.endswith("?"), line
+
+
+def test_a_question_naming_a_contract_gets_its_clauses_not_its_header(router: Router) -> None:
+    """The parties' names pull the title-and-parties header and the preamble to the top; the
+    focused search keeps the named contract, the header at most once, and finds the clause."""
+    from assistant.answering.focus import focused_hits
+
+    handle = router.handle("contracts")
+    question = (
+        "Does the Promotion Agreement between Go Call, Inc and PageMaster Corporation cap"
+        " liability for breach?"
+    )
+    plain = handle.index.search(question, k=4)
+    focused = focused_hits(handle.index, handle.document_heads(), question, plain, 4)
+    assert len(focused) == 4
+    assert {h.path for h in focused} == {plain[0].path} and "GOCALLINC" in plain[0].path
+    assert sum(h.start == 0 for h in focused) <= 1
+    liability = [h for h in focused if "liab" in h.text.lower()]
+    assert len(liability) > len([h for h in plain if "liab" in h.text.lower()])
+
+
+def test_a_question_naming_no_document_keeps_its_own_passages(router: Router) -> None:
+    from assistant.answering.focus import focused_hits
+
+    handle = router.handle("penguin-wood")
+    question = "What is penguin wood like to work with?"  # every document's head names it
+    plain = handle.index.search(question, k=4)
+    assert len({h.path for h in plain}) > 1
+    assert focused_hits(handle.index, handle.document_heads(), question, plain, 4) == plain

@@ -68,7 +68,7 @@ def _units(text: str) -> list[tuple[str, bool]]:
         for group, is_item in _lines_to_groups(block):
             intro, *items = _INLINE_ITEMS.split(group)
             parts = [(s, is_item) for s in sentences(intro)] if not is_item else [(intro, True)]
-            units += parts + [(item.strip(), True) for item in items if item.strip()]
+            units += parts + [(f"- {item.strip()}", True) for item in items if item.strip()]
     return units
 
 
@@ -92,10 +92,10 @@ def quotable_units(text: str) -> list[str]:
             while i < len(units) and units[i][1] and len(items) < ITEMS_PER_QUOTE:
                 if len(" ".join([unit, *items, units[i][0]]).split()) > WORDS_PER_QUOTE:
                     break
-                items.append(_ITEM.sub("", units[i][0]).strip())
+                items.append(units[i][0])
                 i += 1
-            if items:
-                unit = f"{unit.rstrip(':')}: {'; '.join(items)}"
+            if items:  # joined as the passage has them (markers kept): still a verbatim quote
+                unit = " ".join([unit, *items])
         quotes.append(unit)
     return quotes
 

@@ -18,6 +18,7 @@ from assistant.answering.answers import Answer, AnswerStream, Source, Timings, c
 from assistant.answering.claims import ClaimFilter
 from assistant.answering.compose import history_messages, prompt_messages, sources_from_hits
 from assistant.answering.evidence import evidence_block, extractive_answer
+from assistant.answering.focus import focused_hits
 from assistant.answering.prompts import says_not_covered
 from assistant.answering.routing import PackHandle, RouteDecision, decide
 from assistant.errors import AssistantError
@@ -313,13 +314,15 @@ class Router:
             )
             if _best_dense(combined_hits) > _best_dense(hits):
                 hits = combined_hits
-        draft.timings.retrieval_ms = (time.perf_counter() - started) * 1000
         best, threshold = _best_dense(hits), handle.config.retrieval.decline_threshold
         if best < threshold:
+            draft.timings.retrieval_ms = (time.perf_counter() - started) * 1000
             return [], (
                 f"best passage scored {best:.2f}, below the pack's decline threshold"
                 f" {threshold:.2f}"
             )
+        hits = focused_hits(handle.index, handle.document_heads(), draft.question, hits, k)
+        draft.timings.retrieval_ms = (time.perf_counter() - started) * 1000
         return sources_from_hits(handle.pack.name, hits), None
 
     def _generate(

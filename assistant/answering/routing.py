@@ -30,6 +30,17 @@ class PackHandle:
     config: PackConfig
     index: Any
     description_vector: Any = None
+    _heads: tuple[Any, Any] | None = None  # (index generation, its DocumentHeads)
+
+    def document_heads(self) -> Any:
+        """The head words of the index's documents (`answering.focus`), read once per index
+        generation."""
+        from assistant.answering.focus import DocumentHeads
+
+        generation = self.index.reader.current().generation
+        if self._heads is None or self._heads[0] != generation:
+            self._heads = (generation, DocumentHeads.read(self.index))
+        return self._heads[1]
 
 
 @dataclass

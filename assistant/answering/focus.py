@@ -4,9 +4,9 @@ it for what is asked, with the naming words left out of the query.
 
 Without this, the naming words dominate both rankings: the contract's title-and-parties header
 and its preamble (which repeat the names) fill the passages, and the clause that answers is
-not among them. A word names a document when it is in that document's head (its title and
-first lines) and in few other documents' heads; a question names the document when at least
-one of its words is in that head alone.
+not among them. A question names a document when one of its capitalised words (a name, not
+the question's first word) is in that document's head (its title and first lines) alone; the
+naming words are then all the question's words in that head.
 """
 
 from __future__ import annotations
@@ -19,11 +19,17 @@ from typing import Any
 from assistant.knowledge.retrieval import RRF_K
 from assistant.text import terms
 
-HEAD_CHARS = 400  # a document's head: its title and first characters (a contract's parties)
-# A naming word may be in this many documents' heads ("joint venture" names several).
-NAMING_DOCUMENTS = 3
-# Chunks searched before keeping those of the named document.
-FOCUS_CANDIDATES = 200
+# A document's head: its title and first characters (past a first line naming the source and
+# licence, a contract's title-and-parties line).
+HEAD_CHARS = 1000
+# How much the whole question's ranking counts next to what is asked.
+QUESTION_WEIGHT = 0.5
+# Chunks of the named document ranked by each query before fusing.
+FOCUS_CANDIDATES = 50
+
+
+# A name as a question writes it: a capitalised word after the first ("Go Call", "KIROMIC").
+_CAPITALISED = re.compile(r"(?<=\s)[A-Z][\w&'.-]*")
 
 
 @dataclass
@@ -45,9 +51,10 @@ class DocumentHeads:
         """The question's words that name the document at `path` (empty: it names none)."""
         head = self.heads.get(path, set())
         asked = terms(question) & head
-        if not any(self.frequency[word] == 1 for word in asked):
+        names = terms(" ".join(_CAPITALISED.findall(question)))
+        if not any(self.frequency[word] == 1 for word in asked & names):
             return set()
-        return {word for word in asked if self.frequency[word] <= NAMING_DOCUMENTS}
+        return asked
 
 
 def without_words(question: str, words: set[str]) -> str:
@@ -58,8 +65,8 @@ def without_words(question: str, words: set[str]) -> str:
 
 def focused_hits(index: Any, heads: DocumentHeads, question: str, hits: list[Any], k: int) -> list:
     """`hits` (the question's own top k), or, when the question names the document of the
-    best hit, the k best chunks of that document for what is asked, its head chunk (offset 0)
-    at most once."""
+    best hit, the k best chunks of that document for what is asked, a chunk of its head at
+    most once."""
     if not hits:
         return hits
     path = hits[0].path
@@ -70,16 +77,15 @@ def focused_hits(index: Any, heads: DocumentHeads, question: str, hits: list[Any
     # Both rankings inside the document, fused: what is asked (naming words left out) finds
     # the clause, the whole question keeps the words that were both name and topic.
     rankings = [
-        [h for h in index.search(query, k=FOCUS_CANDIDATES) if h.path == path]
-        for query in (asked, question)
+        index.search_document(query, path, k=FOCUS_CANDIDATES) for query in (asked, question)
     ]
     fused: dict[int, float] = {}
     by_id: dict[int, Any] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, (1.0, QUESTION_WEIGHT), strict=True):
         for rank, hit in enumerate(ranking, start=1):
-            fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+            fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + weight / (RRF_K + rank)
             by_id.setdefault(hit.chunk_id, hit)
     chosen = [by_id[i] for i in sorted(fused, key=lambda i: -fused[i])]
-    head = [h for h in chosen if h.start == 0][:1]
-    body = [h for h in chosen if h.start != 0]
+    head = [h for h in chosen if h.start < HEAD_CHARS][:1]
+    body = [h for h in chosen if h.start >= HEAD_CHARS]
     return (body[: k - 1] + head + body[k - 1 :])[:k] if head else body[:k]

@@ -86,6 +86,12 @@ class KnowledgeIndex:
     def dense_search(self, query: str, k: int = 5, *, query_vector: Any = None) -> list[Hit]:
         return self.reader.dense_search(query, k, query_vector=query_vector)
 
+    def search_document(
+        self, query: str, path: str, k: int = 5, *, query_vector: Any = None
+    ) -> list[Hit]:
+        """Hybrid search among one document's chunks (`path` as in its hits)."""
+        return self.reader.search_document(query, path, k, query_vector=query_vector)
+
     def bm25_search(self, query: str, k: int = 5) -> list[Hit]:
         return self.reader.bm25_search(query, k)
 

@@ -124,6 +124,18 @@ class IndexReader:
         qvec = self._query_matrix(state, query, query_vector)
         return self._hits(state, _fused(state, query, qvec, k))
 
+    def search_document(
+        self, query: str, path: str, k: int = 5, *, query_vector: Any = None
+    ) -> list[Hit]:
+        """Hybrid search among the chunks of one document (every one of them is scored, so a
+        clause that many documents share is found in this one)."""
+        if not query.strip():
+            return []
+        state = self.current()
+        ids = self.query(state, store.chunk_ids, [doc_path(path)])
+        qvec = self._query_matrix(state, query, query_vector)
+        return self._hits(state, _fused_among(state, query, qvec, k, ids))
+
     def _hits(self, state: LoadedGeneration, rows: list[ScoredRow]) -> list[Hit]:
         if not rows:
             return []
@@ -213,3 +225,22 @@ def _fused(state: LoadedGeneration, query: str, qvec: np.ndarray, k: int) -> lis
             bm25 = float(bm25_all[pos])
         rows.append((chunk_id, fused[chunk_id], cosine, bm25 or 0.0))
     return rows
+
+
+def _fused_among(
+    state: LoadedGeneration, query: str, qvec: np.ndarray, k: int, ids: list[int]
+) -> list[ScoredRow]:
+    """`_fused` over the chunks `ids` alone, each scored by both retrievers."""
+    dense = {i: float(state.vectors.reconstruct(i) @ qvec[0]) for i in ids}
+    bm25_all = state.bm25.scores(query)
+    lexical: dict[int, float] = {}
+    if len(bm25_all):
+        positions = np.searchsorted(state.bm25.ids, ids)
+        lexical = {i: float(bm25_all[p]) for i, p in zip(ids, positions, strict=True)}
+    rankings = [
+        sorted(dense, key=lambda i: (-dense[i], i)),
+        sorted((i for i in lexical if lexical[i] > 0), key=lambda i: (-lexical[i], i)),
+    ]
+    fused = rrf(rankings)
+    best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+    return [(i, fused[i], dense[i], lexical.get(i, 0.0)) for i in best]

@@ -408,3 +408,26 @@ def test_a_question_naming_no_document_keeps_its_own_passages(router: Router) ->
     plain = handle.index.search(question, k=4)
     assert len({h.path for h in plain}) > 1
     assert focused_hits(handle.index, handle.document_heads(), question, plain, 4) == plain
+
+
+@pytest.mark.parametrize(
+    ("pack", "question"),
+    [
+        ("penguin-wood", "How do I bake chocolate chip cookies?"),
+        ("contracts", "What's the population of Canada?"),
+    ],
+)
+def test_an_off_topic_question_to_a_named_pack_is_declined_before_generation(
+    router: Router, monkeypatch, pack: str, question: str
+) -> None:
+    """Their best passages clear the decline threshold (0.37 and 0.35 against 0.30), so the
+    pack used to answer them with made-up advice; against the pack as a whole they score below
+    its route threshold, as auto-routing would find."""
+    engine = ScriptedEngine(["Mix the butter and sugar [1]."])
+    monkeypatch.setattr(router, "engine", lambda: engine)
+    asked = []
+    monkeypatch.setattr(engine, "generate", lambda *a, **k: asked.append(a))
+    answer = router.answer(question, pack)
+    assert not asked  # the model was not asked
+    assert answer.declined and "route threshold" in answer.decline_reason
+    assert answer.answer == router.handle(pack).config.decline_message

@@ -20,7 +20,7 @@ from assistant.answering.compose import history_messages, prompt_messages, sourc
 from assistant.answering.evidence import evidence_block, extractive_answer
 from assistant.answering.focus import focused_hits
 from assistant.answering.prompts import says_not_covered
-from assistant.answering.routing import PackHandle, RouteDecision, decide
+from assistant.answering.routing import PackHandle, RouteDecision, decide, pack_score
 from assistant.errors import AssistantError
 from assistant.knowledge import open_index
 from assistant.knowledge.embedding import Embedding
@@ -153,14 +153,18 @@ class Router:
         handles = [self.handle(p.name) for p in self.packs()]
         if not handles:
             raise AssistantError("there are no packs: create one with `assistant pack new NAME`")
+        self._describe(handles)
+        if question_vector is None:
+            question_vector = self.embed([question])[0]
+        return decide(handles, question, question_vector)
+
+    def _describe(self, handles: Sequence[PackHandle]) -> None:
+        """Embed the descriptions of the packs that do not have their vector yet."""
         missing = [h for h in handles if h.description_vector is None]
         if missing:
             vectors = self.embed([h.config.description for h in missing])
             for h, vector in zip(missing, vectors, strict=True):
                 h.description_vector = vector
-        if question_vector is None:
-            question_vector = self.embed([question])[0]
-        return decide(handles, question, question_vector)
 
     def decline_all_message(self) -> str:
         covered = "; ".join(f"{p.name} ({self.handle(p.name).config.title})" for p in self.packs())
@@ -306,24 +310,47 @@ class Router:
         hits = handle.index.search(
             draft.question, k=k, query_vector=self._vector(draft, draft.question)
         )
+        queries = [draft.question]
         previous = [t["content"] for t in turns if t["role"] == "user"]
         if previous:
             combined = f"{previous[-1]} {draft.question}"
+            queries.append(combined)
             combined_hits = handle.index.search(
                 combined, k=k, query_vector=self._vector(draft, combined)
             )
             if _best_dense(combined_hits) > _best_dense(hits):
                 hits = combined_hits
-        best, threshold = _best_dense(hits), handle.config.retrieval.decline_threshold
-        if best < threshold:
+        reason = self._out_of_scope(draft, handle, hits, queries)
+        if reason:
             draft.timings.retrieval_ms = (time.perf_counter() - started) * 1000
-            return [], (
-                f"best passage scored {best:.2f}, below the pack's decline threshold"
-                f" {threshold:.2f}"
-            )
+            return [], reason
         hits = focused_hits(handle.index, handle.document_heads(), draft.question, hits, k)
         draft.timings.retrieval_ms = (time.perf_counter() - started) * 1000
         return sources_from_hits(handle.pack.name, hits), None
+
+    def _out_of_scope(
+        self, draft: _Draft, handle: PackHandle, hits: Sequence[Any], queries: list[str]
+    ) -> str | None:
+        """Why the pack should decline the question, if it should: its best passage scores
+        below the decline threshold, or the question (or, for a follow-up, the question with
+        the one before) scores below the route threshold against the pack as a whole (its
+        best passage, its description and the question's words found in its passages), as
+        auto-routing would have found. An explicit pack is no licence to answer off-topic."""
+        retrieval = handle.config.retrieval
+        best = _best_dense(hits)
+        if best < retrieval.decline_threshold:
+            return (
+                f"best passage scored {best:.2f}, below the pack's decline threshold"
+                f" {retrieval.decline_threshold:.2f}"
+            )
+        self._describe([handle])
+        scope = max(pack_score(handle, q, self._vector(draft, q)) for q in queries)
+        if scope < retrieval.route_threshold:
+            return (
+                f"the question scored {scope:.2f} against the pack, below its route threshold"
+                f" {retrieval.route_threshold:.2f}"
+            )
+        return None
 
     def _generate(
         self,

@@ -109,6 +109,9 @@ class PackStyle(_Strict):
 
 
 class PackAdapter(_Strict):
+    # Older packs named here the base their one adapter was trained on. Adapters now live per
+    # base in adapter/<base>/, each with the base in its training.json; this key is accepted so
+    # those packs still load, and read by nothing.
     base_model: str | None = None
 
 

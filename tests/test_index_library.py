@@ -86,6 +86,12 @@ def test_hits_carry_scores_offsets_and_metadata(settings, embedder, tmp_path: Pa
     assert (page.path, page.page) == ("docs/pump.pdf", 2)
     assert idx.dense_search("bolus wizard", k=1)[0].dense_score > 0
     assert idx.bm25_search("bolus wizard", k=1)[0].path == "docs/pump.pdf"
+    # inside one document: only its chunks, every one scored, best first
+    inside = idx.search_document("bolus wizard", "docs/guide/penguins.md", k=50)
+    assert inside and {h.path for h in inside} == {"docs/guide/penguins.md"}
+    assert len(inside) == next(d.chunks for d in idx.documents() if d.path == inside[0].path)
+    assert inside[0].score >= inside[-1].score
+    assert idx.search_document("bolus wizard", "pump.pdf", k=1)[0].page == 2
 
 
 def test_bad_files_are_reported_and_never_abort(settings, embedder, tmp_path: Path) -> None:

@@ -119,3 +119,12 @@ def test_a_citation_split_across_pieces_stays_with_its_sentence():
 def test_an_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="grounding"):
         ClaimFilter(PASSAGES, "", "loose")
+
+
+def test_a_referral_to_the_care_team_is_the_pack_s_rule_not_a_claim():
+    claims = ClaimFilter(PASSAGES, Q, "strict", referral="care team")
+    reply = "An A1C of 6.5 percent means diabetes [1]. Your care team can tell you what it means."
+    assert "".join(claims.run(_stream(reply))) == reply
+    dosed = ClaimFilter(PASSAGES, Q, "strict", referral="care team")
+    shown = "".join(dosed.run(_stream("Ask your care team about taking 850 mg twice a day.")))
+    assert shown == "" and "850" in dosed.claims[0].reason

@@ -167,10 +167,15 @@ class ClaimFilter:
     not supported, "mark" shows it after UNSUPPORTED_MARK, "off" shows the reply as written
     (still checked)."""
 
-    def __init__(self, passages: Sequence[Any], question: str, mode: str = "strict") -> None:
+    def __init__(
+        self, passages: Sequence[Any], question: str, mode: str = "strict", referral: str = ""
+    ) -> None:
         if mode not in GROUNDING_MODES:
             raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}")
         self.passages, self.question, self.mode = passages, question, mode
+        # A sentence that sends the user elsewhere ("... your care team ...") and states no
+        # figure is the pack's own rule, not a claim about the documents.
+        self.referral = referral.lower()
         self.claims: list[Claim] = []
 
     def run(self, pieces: Iterable[str]) -> Iterator[str]:
@@ -196,8 +201,13 @@ class ClaimFilter:
                 )
                 done = end
 
+    def _refers(self, sentence: str) -> bool:
+        return (
+            bool(self.referral) and self.referral in sentence.lower() and not number_spans(sentence)
+        )
+
     def _emit(self, gap: str, sentence: str) -> Iterator[str]:
-        if says_not_covered(sentence):  # saying the documents do not cover it claims nothing
+        if says_not_covered(sentence) or self._refers(sentence):  # claims nothing
             claim = Claim(sentence.strip(), True)
         else:
             claim = check_sentence(sentence, self.passages, self.question)

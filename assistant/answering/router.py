@@ -260,7 +260,10 @@ class Router:
         grounding = draft.fields["grounding"] = (
             (draft.grounding or handle.config.grounding) if sources else "off"
         )
-        check = ClaimFilter(sources, question, grounding)
+        style = handle.config.style
+        check = ClaimFilter(
+            sources, question, grounding, style.marker if style.kind == "care_team" else ""
+        )
         for piece in check.run(self._timed(draft, generated)) if sources else generated:
             if not pieces:
                 draft.timings.first_shown_ms = draft.elapsed_ms()

@@ -121,7 +121,19 @@ def write_pack(name: str, corpus: Path, dest: Path, sft: list[dict], ev: list[di
     (dest / "sft").mkdir(parents=True, exist_ok=True)
     (dest / "eval").mkdir(parents=True, exist_ok=True)
     (dest / "sft" / "train.jsonl").write_text(dump_jsonl(sft), encoding="utf-8")
-    (dest / "eval" / "qa.jsonl").write_text(dump_jsonl(ev), encoding="utf-8")
+    (dest / "eval" / "qa.jsonl").write_text(dump_jsonl(with_splits(ev)), encoding="utf-8")
+
+
+def with_splits(lines: list[dict]) -> list[dict]:
+    """Each line marked dev or test, alternating within the in-scope lines and within the
+    off-topic ones: two halves of the same size and mix, each covering every document."""
+    seen = {True: 0, False: 0}
+    marked = []
+    for line in lines:
+        outside = bool(line.get("out_of_scope"))
+        marked.append({**line, "split": "dev" if seen[outside] % 2 == 0 else "test"})
+        seen[outside] += 1
+    return marked
 
 
 def generated_files(root: Path) -> set[str]:

@@ -87,9 +87,9 @@ def test_the_not_covered_reply_starts_only_when_the_model_is_sure_enough(base_mo
     from assistant.answering.prompts import NOT_COVERED, says_not_covered
     from assistant.runtime.processors import decline_token
 
-    # Three turns answered with the decline make the model likely to decline the fourth.
+    # A turn answered with the decline makes the model likely to decline the next one.
     messages: list[dict[str, str]] = []
-    for question in ("What colour is the kiln?", "Who built the dam?", "What is the tax rate?"):
+    for question in ("What colour is the kiln?",):  # Qwen: 0.69 after one turn, 0.985 after three
         messages += [*ask(question), {"role": "assistant", "content": NOT_COVERED}]
     messages += ask("How tall is the tower?")
     token = decline_token(base_model.tokenizer)

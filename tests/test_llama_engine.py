@@ -195,7 +195,7 @@ def test_the_decline_starts_only_when_the_model_is_sure_enough(router, base_mode
     from assistant.runtime.torch_engine import encode_chat
 
     messages: list[dict[str, str]] = []
-    for question in ("What colour is the kiln?", "Who built the dam?", "What is the tax rate?"):
+    for question in ("What colour is the kiln?",):  # Qwen: 0.69 after one turn, 0.985 after three
         messages += [*_ask(question), {"role": "assistant", "content": NOT_COVERED}]
     messages += _ask("How tall is the tower?")
     token = decline_token(base_model.tokenizer)

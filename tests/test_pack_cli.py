@@ -106,7 +106,9 @@ def test_validate_unknown_pack_is_one_line(only_user_packs: None) -> None:
     assert result.stderr.count("\n") == 1
 
 
-def test_list_and_show_json(only_user_packs: None) -> None:
+def test_list_and_show_json(only_user_packs: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a pack made when SmolLM2 was the base, with SmolLM2 configured
+    monkeypatch.setenv("ASSISTANT_BASE_MODEL", "smollm2-135m")
     assert json.loads(run("pack", "list", "--json").stdout) == []
     run("pack", "new", "alpha", "--title", "Alpha things", "--no-index")
     # a pack from before adapters were kept per base: its one adapter in adapter/ itself,

@@ -242,7 +242,7 @@ def test_client_disconnect_frees_the_generator(server: str) -> None:
         for line in response.iter_lines():
             if '"content": "' in line and '"content": ""' not in line:
                 pieces += 1
-            if pieces >= 3:
+            if pieces >= 1:  # whole checked sentences, not tokens
                 # Asked while connected: leaving the loop closes the connection (httpx), and
                 # the server may stop the generator before a later /health request arrives.
                 assert httpx.get(f"{server}/health").json()["generating"] is True

@@ -15,7 +15,7 @@ from assistant.settings import load_settings, settings_rows
 
 def test_defaults_load_and_every_key_has_a_source() -> None:
     loaded = load_settings()
-    assert loaded.settings.models.base_model == "smollm2-135m"
+    assert loaded.settings.models.base_model == "qwen2.5-coder-0.5b"
     rows = {row["key"]: row for row in settings_rows(loaded)}
     assert rows["generation.max_new_tokens"]["source"].startswith("default")
 

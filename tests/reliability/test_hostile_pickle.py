@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from settings_helpers import with_models
 
 from assistant.errors import AssistantError
 from assistant.packs.locate import DomainPack
@@ -98,7 +99,7 @@ def test_the_package_has_no_unsafe_deserialization() -> None:
 
 # ----- adapters: safetensors only ---------------------------------------------------------------
 
-SHIPPED_BASE = "smollm2-135m"
+SHIPPED_BASE = "smollm2-135m"  # the loader is the same for every base; this one loads fast
 SHIPPED_ADAPTER = PACKAGE.parent / "domains" / "penguin-wood" / "adapter" / SHIPPED_BASE
 
 
@@ -128,7 +129,7 @@ def adapter_pack(root: Path, with_safetensors: bool) -> tuple[DomainPack, Path]:
 def test_an_adapter_without_safetensors_is_refused(settings, tmp_path: Path) -> None:
     pack, marker = adapter_pack(tmp_path, with_safetensors=False)
     with pytest.raises(AssistantError, match="has no trained adapter"):
-        check_adapter(pack, settings)
+        check_adapter(pack, with_models(settings, base_model=SHIPPED_BASE))
     assert not marker.exists()
 
 
@@ -147,7 +148,8 @@ def test_loading_an_adapter_never_reads_the_pickle_beside_it(tmp_path: Path) -> 
         "bank = AdapterBank(load_base_model(loaded))\n"
         "print(bank.load(pack_at(sys.argv[1]), loaded), sorted(bank.peft_model.peft_config))\n"
     )
-    env = {**os.environ, "ASSISTANT_THREADS": "1"}  # this test's home, the shared model cache
+    # this test's home, the shared model cache, the small base the copied adapter was trained on
+    env = {**os.environ, "ASSISTANT_THREADS": "1", "ASSISTANT_BASE_MODEL": SHIPPED_BASE}
     run = subprocess.run(
         [sys.executable, "-c", script, str(pack.root)],
         capture_output=True,

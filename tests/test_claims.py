@@ -128,3 +128,11 @@ def test_a_referral_to_the_care_team_is_the_pack_s_rule_not_a_claim():
     dosed = ClaimFilter(PASSAGES, Q, "strict", referral="care team")
     shown = "".join(dosed.run(_stream("Ask your care team about taking 850 mg twice a day.")))
     assert shown == "" and "850" in dosed.claims[0].reason
+
+
+def test_the_pack_s_safety_reminder_stays_unless_it_states_a_figure():
+    kept = ClaimFilter(PASSAGES, Q, "strict", referral="Safety reminder:")
+    reply = "Safety reminder: wear a respirator when sanding."
+    assert "".join(kept.run(_stream(reply))) == reply
+    figure = ClaimFilter(PASSAGES, Q, "strict", referral="Safety reminder:")
+    assert "".join(figure.run(_stream("Safety reminder: keep blades at 40 degrees."))) == ""

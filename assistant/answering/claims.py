@@ -173,8 +173,9 @@ class ClaimFilter:
         if mode not in GROUNDING_MODES:
             raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}")
         self.passages, self.question, self.mode = passages, question, mode
-        # A sentence that sends the user elsewhere ("... your care team ...") and states no
-        # figure is the pack's own rule, not a claim about the documents.
+        # A sentence that carries the pack's rule ("... your care team ...", "Safety
+        # reminder: ...") and states no figure is the pack's voice, not a claim about the
+        # documents: without it a strict answer lost every safety reminder.
         self.referral = referral.lower()
         self.claims: list[Claim] = []
 

@@ -261,9 +261,10 @@ class Router:
             (draft.grounding or handle.config.grounding) if sources else "off"
         )
         style = handle.config.style
-        check = ClaimFilter(
-            sources, question, grounding, style.marker if style.kind == "care_team" else ""
-        )
+        # the pack's own rule sentence (a care-team referral, a safety reminder) is its voice,
+        # kept unless it states a figure
+        rule = style.marker if style.kind in ("care_team", "safety_reminder") else ""
+        check = ClaimFilter(sources, question, grounding, rule)
         for piece in check.run(self._timed(draft, generated)) if sources else generated:
             if not pieces:
                 draft.timings.first_shown_ms = draft.elapsed_ms()

@@ -64,28 +64,75 @@ def _figures(text: str) -> list[tuple[str, str | None]]:
     return [(number, _unit_after(text, end)) for number, _start, end in number_spans(text)]
 
 
-def _number_problem(sentence: str, supports: Sequence[str]) -> str | None:
-    known: dict[str, set[str | None]] = {}
-    for support in supports:
-        for number, unit in _figures(support):
-            known.setdefault(number, set()).add(unit)
-    for number, unit in _figures(sentence):
-        if number not in known:
-            return f"the number {number} is in no passage"
-        units = known[number]
-        if unit is not None and None not in units and unit not in units:
-            return f"{number} {unit} is not what the passages say ({number} {sorted(units)[0]})"
-    return None
+class Support:
+    """What a reply may draw on (the passages, objects with `number` and `text`, and the
+    question), read once per answer: its figures with their units, its words, and each passage
+    sentence with its content words. `check(sentence)` judges one sentence against it."""
 
+    def __init__(self, passages: Sequence[Any], question: str) -> None:
+        texts = [question, *(p.text for p in passages)]
+        self.figures: dict[str, set[str | None]] = {}
+        for text in texts:
+            for number, unit in _figures(text):
+                self.figures.setdefault(number, set()).add(unit)
+        self.vocabulary = {w.lower() for text in texts for w in re.findall(r"[\w'-]+", text)}
+        self.question_words = _words(question)
+        self.passage_words = set().union(*(_words(p.text) for p in passages)) if passages else set()
+        self.passage_sentences = [
+            (p.number, candidate, _words(candidate))
+            for p in passages
+            for candidate in sentences(p.text)
+        ]
 
-def _name_problem(sentence: str, vocabulary: set[str]) -> str | None:
-    for match in _WORD_AFTER.finditer(sentence):
-        word = match.group(1).strip("'-")
-        if word.lower() in _NOT_NAMES:
-            continue
-        if word.lower() not in vocabulary and word.rstrip("s").lower() not in vocabulary:
-            return f"the name {word!r} is in no passage"
-    return None
+    def check(self, sentence: str) -> Claim:
+        text = sentence.strip()
+        bare = _CITATIONS.sub("", text)
+        wanted = _words(bare)
+        number, matched = self._best_sentence(wanted)
+        problem = self._number_problem(bare) or self._name_problem(bare)
+        own = wanted - self.question_words
+        if problem is None and own:
+            share = len(own & self.passage_words) / len(own)
+            if share < MIN_CONTENT_SHARE:
+                problem = f"only {share:.0%} of its words are in the passages"
+        if (
+            problem is None
+            and matched
+            and bool(_NEGATION.search(bare)) != bool(_NEGATION.search(matched))
+        ):
+            problem = "it turns around what the passage says (negation)"
+        return Claim(text, problem is None, number, problem)
+
+    def _number_problem(self, sentence: str) -> str | None:
+        for number, unit in _figures(sentence):
+            if number not in self.figures:
+                return f"the number {number} is in no passage"
+            units = self.figures[number]
+            if unit is not None and None not in units and unit not in units:
+                return f"{number} {unit} is not what the passages say ({number} {sorted(units)[0]})"
+        return None
+
+    def _name_problem(self, sentence: str) -> str | None:
+        for match in _WORD_AFTER.finditer(sentence):
+            word = match.group(1).strip("'-")
+            if word.lower() in _NOT_NAMES:
+                continue
+            if (
+                word.lower() not in self.vocabulary
+                and word.rstrip("s").lower() not in self.vocabulary
+            ):
+                return f"the name {word!r} is in no passage"
+        return None
+
+    def _best_sentence(self, claim_words: set[str]) -> tuple[int | None, str]:
+        """The passage sentence sharing the most content words with the claim, and its
+        passage."""
+        best: tuple[int, int | None, str] = (0, None, "")
+        for number, candidate, words in self.passage_sentences:
+            overlap = len(claim_words & words)
+            if overlap > best[0]:
+                best = (overlap, number, candidate)
+        return best[1], best[2]
 
 
 def _words(text: str) -> set[str]:
@@ -93,42 +140,9 @@ def _words(text: str) -> set[str]:
     return {term for term in terms(text) if not term.isdigit()}
 
 
-def _best_sentence(sentence_terms: set[str], passages: Sequence[Any]) -> tuple[int | None, str]:
-    """The passage sentence sharing the most content words with the claim, and its passage."""
-    best: tuple[int, int | None, str] = (0, None, "")
-    for source in passages:
-        for candidate in sentences(source.text):
-            overlap = len(sentence_terms & _words(candidate))
-            if overlap > best[0]:
-                best = (overlap, source.number, candidate)
-    return best[1], best[2]
-
-
 def check_sentence(sentence: str, passages: Sequence[Any], question: str) -> Claim:
-    """Whether the passages (objects with `number` and `text`) and the question support one
-    sentence of a reply."""
-    text = sentence.strip()
-    bare = _CITATIONS.sub("", text)
-    supports = [question, *(p.text for p in passages)]
-    wanted = _words(bare)
-    number, matched = _best_sentence(wanted, passages)
-    problem = _number_problem(bare, supports)
-    if problem is None:
-        vocabulary = {w.lower() for s in supports for w in re.findall(r"[\w'-]+", s)}
-        problem = _name_problem(bare, vocabulary)
-    own = wanted - _words(question)
-    if problem is None and own:
-        passage_terms = set().union(*(_words(p.text) for p in passages)) if passages else set()
-        share = len(own & passage_terms) / len(own)
-        if share < MIN_CONTENT_SHARE:
-            problem = f"only {share:.0%} of its words are in the passages"
-    if (
-        problem is None
-        and matched
-        and bool(_NEGATION.search(bare)) != bool(_NEGATION.search(matched))
-    ):
-        problem = "it turns around what the passage says (negation)"
-    return Claim(text, problem is None, number, problem)
+    """Whether the passages and the question support one sentence of a reply."""
+    return Support(passages, question).check(sentence)
 
 
 def _reply_spans(text: str) -> list[tuple[int, int]]:
@@ -154,7 +168,8 @@ def _reply_spans(text: str) -> list[tuple[int, int]]:
 
 def check_reply(text: str, passages: Sequence[Any], question: str) -> list[Claim]:
     """Every sentence of a written reply, checked."""
-    return [check_sentence(text[s:e], passages, question) for s, e in _reply_spans(text)]
+    support = Support(passages, question)
+    return [support.check(text[s:e]) for s, e in _reply_spans(text)]
 
 
 # A tail that may still be the citation of the sentence before it ("[", "[1", " [1]").
@@ -172,7 +187,7 @@ class ClaimFilter:
     ) -> None:
         if mode not in GROUNDING_MODES:
             raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}")
-        self.passages, self.question, self.mode = passages, question, mode
+        self.support, self.mode = Support(passages, question), mode
         # A sentence that carries the pack's rule ("... your care team ...", "Safety
         # reminder: ...") and states no figure is the pack's voice, not a claim about the
         # documents: without it a strict answer lost every safety reminder.
@@ -211,7 +226,7 @@ class ClaimFilter:
         if says_not_covered(sentence) or self._refers(sentence):  # claims nothing
             claim = Claim(sentence.strip(), True)
         else:
-            claim = check_sentence(sentence, self.passages, self.question)
+            claim = self.support.check(sentence)
         self.claims.append(claim)
         if claim.supported or self.mode == "off":
             yield gap + sentence

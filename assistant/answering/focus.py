@@ -63,10 +63,17 @@ def without_words(question: str, words: set[str]) -> str:
     return " ".join(kept)
 
 
-def focused_hits(index: Any, heads: DocumentHeads, question: str, hits: list[Any], k: int) -> list:
+def focused_hits(
+    index: Any,
+    heads: DocumentHeads,
+    question: str,
+    hits: list[Any],
+    k: int,
+    question_vector: Any = None,
+) -> list:
     """`hits` (the question's own top k), or, when the question names the document of the
     best hit, the k best chunks of that document for what is asked, a chunk of its head at
-    most once."""
+    most once. `question_vector`: the question already embedded (it is not embedded again)."""
     if not hits:
         return hits
     path = hits[0].path
@@ -77,7 +84,8 @@ def focused_hits(index: Any, heads: DocumentHeads, question: str, hits: list[Any
     # Both rankings inside the document, fused: what is asked (naming words left out) finds
     # the clause, the whole question keeps the words that were both name and topic.
     rankings = [
-        index.search_document(query, path, k=FOCUS_CANDIDATES) for query in (asked, question)
+        index.search_document(asked, path, k=FOCUS_CANDIDATES),
+        index.search_document(question, path, k=FOCUS_CANDIDATES, query_vector=question_vector),
     ]
     fused: dict[int, float] = {}
     by_id: dict[int, Any] = {}

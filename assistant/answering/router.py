@@ -48,6 +48,7 @@ class _Draft:
         self.reason: str | None = None  # why the router declined, when it did
         self.vectors: dict[str, Any] = {}  # query text -> its vector: each embedded once
         self.grounding: str | None = None  # the caller's override of the pack's grounding
+        self.routed = False  # the router picked the pack (it cleared its route threshold)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -291,6 +292,7 @@ class Router:
             combined = f"{previous[-1]} {draft.question}"
             decision = self.route(combined, self._vector(draft, combined))
         draft.fields["route_scores"] = decision.scores
+        draft.routed = decision.pack is not None
         draft.timings.routing_ms = draft.elapsed_ms()
         draft.reason = decision.reason
         return decision.pack
@@ -328,7 +330,10 @@ class Router:
         if reason:
             draft.timings.retrieval_ms = (time.perf_counter() - started) * 1000
             return [], reason
-        hits = focused_hits(handle.index, handle.document_heads(), draft.question, hits, k)
+        hits = focused_hits(
+            handle.index, handle.document_heads(), draft.question, hits, k,
+            self._vector(draft, draft.question),
+        )  # fmt: skip
         draft.timings.retrieval_ms = (time.perf_counter() - started) * 1000
         return sources_from_hits(handle.pack.name, hits), None
 
@@ -347,6 +352,8 @@ class Router:
                 f"best passage scored {best:.2f}, below the pack's decline threshold"
                 f" {retrieval.decline_threshold:.2f}"
             )
+        if draft.routed:  # auto-routing has just held the question against this pack
+            return None
         self._describe([handle])
         scope = max(pack_score(handle, q, self._vector(draft, q)) for q in queries)
         if scope < retrieval.route_threshold:

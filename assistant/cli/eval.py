@@ -133,7 +133,9 @@ def eval_command(
     if calibrate:
         _calibrate(router, jobs, write, json_out, tables)
         return
-    results, interrupted = _run(router, jobs, ablate, max_tokens, (mode, grounding), split, console)
+    results, interrupted = _run(
+        router, jobs, ablate, max_tokens, console, mode=mode, grounding=grounding, split=split
+    )
     reports = [r for rs in results.values() for r in rs]
     for name, rs in results.items():
         _print_metrics(name, rs, tables)
@@ -164,8 +166,9 @@ def _router_and_targets(ctx: Context, pack: str | None, auto: bool, qa_file: Pat
     return router, [(p.name, p.name, p.eval_file) for p in list_packs()]
 
 
-def _run(router, jobs, ablate: bool, max_tokens: int, answering: tuple, split: str, console):
-    mode, grounding = answering  # the --mode and --grounding overrides
+def _run(
+    router, jobs, ablate: bool, max_tokens: int, console: Console, *, mode, grounding, split: str
+):
     from assistant.evaluation.metrics import mean
     from assistant.evaluation.run import CONFIGS, evaluate
 

@@ -58,3 +58,18 @@ def test_a_sentence_wrapped_over_lines_is_one_sentence() -> None:
     assert [s for s, _ in quotable_sentences(source(text))] == [
         "It's Syncthing, although the command is spelled `syncthing` in lower case.",
     ]
+
+
+def test_a_list_item_is_quoted_with_the_items_after_it_up_to_the_cap() -> None:
+    """A "points to remember" list holds its facts in neighbouring items: one quote carries
+    a run of them, never more than ITEMS_PER_QUOTE items or WORDS_PER_QUOTE words."""
+    from assistant.answering.evidence import ITEMS_PER_QUOTE, WORDS_PER_QUOTE
+
+    items = [f"- Point {n} is about the feet." for n in range(9)]
+    quoted = [s for s, _ in quotable_sentences(source("\n".join(items)))]
+    assert quoted[0] == " ".join(items[:ITEMS_PER_QUOTE])
+    assert " ".join(quoted) == " ".join(items)  # nothing lost, nothing repeated
+    long_items = ["- " + " ".join(["word"] * 40) + f" {n}." for n in range(3)]
+    quoted = [s for s, _ in quotable_sentences(source("\n".join(long_items)))]
+    assert all(len(q.split()) <= WORDS_PER_QUOTE for q in quoted)
+    assert len(quoted) == 3

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from assistant.answering.answers import Answer, AnswerStream, Source, Timings
 from assistant.history import History
 from assistant.tui.app import ChatApp
 from assistant.tui.backend import PackInfo
+from assistant.tui.widgets import AnswerMessage, StatusLine
 
 QUESTION = "Which respirator do I need against sabline dust?"
 PIECES = [
@@ -186,3 +189,62 @@ def test_source_view(snap_compare):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_status_line_says_what_the_claim_check_left_out() -> None:
+    """Pure logic on hand-made Answers (no model): a strict answer that dropped a sentence says
+    so; a marked one says how many are marked; grounding off says nothing."""
+    from assistant.tui.widgets import grounding_note
+
+    claims = [{"text": "A.", "supported": True}, {"text": "B.", "supported": False}]
+    assert grounding_note(Answer("q", "A.", "p", grounding="strict", claims=claims)) == (
+        "1 unsupported sentence left out"
+    )
+    assert grounding_note(Answer("q", "A.", "p", grounding="mark", claims=claims)) == (
+        "1 sentence marked ⚠"
+    )
+    assert grounding_note(Answer("q", "A.", "p", grounding="off", claims=claims)) == ""
+    all_supported = Answer("q", "A.", "p", grounding="strict", claims=claims[:1])
+    assert "checked" in grounding_note(all_supported)
+
+
+@pytest.mark.anyio
+async def test_a_marked_sentence_is_set_apart_in_the_chat(anyio_backend) -> None:
+    """In "mark" mode the unsupported sentence is shown set apart (emphasised, with a warning
+    sign) and the status line counts it. A fake backend: what is tested is the widget."""
+    from assistant.answering.claims import UNSUPPORTED_MARK
+
+    class MarkingBackend(FakeBackend):
+        def stream(self, question, pack, history, cancel, max_tokens=None):
+            text = f"Wear a P3 mask [1]. {UNSUPPORTED_MARK}Sabline dust cures colds."
+
+            def steps():
+                yield text
+                return Answer(
+                    question,
+                    text,
+                    "penguin-wood",
+                    sources=fake_sources(),
+                    citations=[1],
+                    grounding="mark",
+                    claims=[
+                        {"text": "Wear a P3 mask [1].", "supported": True},
+                        {"text": "Sabline dust cures colds.", "supported": False},
+                    ],
+                    adapter="penguin-wood",
+                )
+
+            return AnswerStream(steps())
+
+    app = ChatApp(pack="penguin-wood", backend=MarkingBackend(), history=History())
+    async with app.run_test(size=(100, 32)) as pilot:
+        await ask(pilot)
+        widget = app.query(AnswerMessage).last()
+        assert "⚠ *(not in the documents)* Sabline dust cures colds." in widget.shown
+        assert "1 sentence marked ⚠" in str(app.query_one(StatusLine).render())
+    app.history.close()
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"

@@ -15,6 +15,7 @@ from textual.widgets import Label, Markdown, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from assistant.answering.answers import Answer, Source
+from assistant.answering.claims import UNSUPPORTED_MARK
 
 
 class PromptInput(TextArea):
@@ -124,9 +125,25 @@ class AnswerMessage(Markdown):
             self.add_class("declined")
             self.border_subtitle = "declined"
             body += f"\n\n*Declined: {answer.decline_reason or 'no reason given'}*"
+        if answer.grounding == "mark":  # the same words, set apart so they are not read as fact
+            body = body.replace(UNSUPPORTED_MARK, f"⚠ *{UNSUPPORTED_MARK.strip()}* ")
         self.text = answer.answer
         self.shown = body
         self.update(body)
+
+
+def grounding_note(answer: Answer) -> str:
+    """What the claim check did to the generated sentences, for the status line: a strict
+    answer that left sentences out says so, so a short answer is not mistaken for all there is."""
+    if answer.grounding == "off" or not answer.claims:
+        return ""
+    unsupported = sum(not claim.get("supported") for claim in answer.claims)
+    if not unsupported:
+        return "every sentence checked ✓"
+    sentences = "sentence" if unsupported == 1 else "sentences"
+    if answer.grounding == "mark":
+        return f"{unsupported} {sentences} marked ⚠"
+    return f"{unsupported} unsupported {sentences} left out"
 
 
 class SourcesPanel(Vertical):
@@ -206,6 +223,8 @@ class StatusLine(Static):
                 parts.append("adapter ✓")
             else:
                 parts.append(f"adapter: {answer.adapter or 'none'}")
+            if checked := grounding_note(answer):
+                parts.append(checked)
             parts.append(f"retrieval {_duration(t.retrieval_ms)}")
             parts.append(f"1st token {_duration(t.first_token_ms)}")
             parts.append(f"{t.tokens_per_s:.1f} tok/s")

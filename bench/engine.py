@@ -15,6 +15,11 @@ Run: `.venv/bin/python bench/engine.py [--per-pack 3] [--new-tokens 96] [--cold-
   in llama.cpp's prompt cache, its passages not; goal p50 <= 0.5 s), and from an empty cache (the
   server rebuilt before each; goal p50 <= 1.5 s), next to raw llama.cpp's time to first token
   on the same prompt from an empty cache.
+- **First text shown** (issue [4/7]): with the system turn cached as above, the time until the
+  first piece a user sees, the pack's answer length, under `grounding = "off"` (the engine's
+  first token, shown as it comes) and `"strict"` (the default: a sentence is shown once the
+  claim check has passed it, so the first whole sentence must be written first); the ratio is
+  the price of the check (goal <= 1.2x).
 - **Cold start.** `assistant ask PACK QUESTION` in a fresh process: the time until the answer's
   first byte on stdout (goal <= 2 s), next to `python -c pass`; and, in another fresh process,
   each phase timed on its own (imports, tokenizer, embedder, model load) and whether torch was
@@ -113,10 +118,21 @@ def ours(generator, ids, options, adapter, new_tokens: int) -> dict:
 
 def first_token(router, pack: str, question: str) -> float:
     start = time.perf_counter()
-    stream = router.stream(question, pack, max_tokens=8)
+    # grounding off: the first piece is the engine's first token, not a checked sentence
+    stream = router.stream(question, pack, max_tokens=8, grounding="off")
     next(iter(stream))
     elapsed = time.perf_counter() - start
     stream.finish()
+    return elapsed
+
+
+def first_shown(router, pack: str, question: str, grounding: str) -> float:
+    """Seconds until the first piece of the answer is shown (the stream is then stopped)."""
+    start = time.perf_counter()
+    stream = router.stream(question, pack, grounding=grounding)
+    next(iter(stream), None)
+    elapsed = time.perf_counter() - start
+    stream.close()
     return elapsed
 
 
@@ -175,6 +191,13 @@ def main() -> None:
         engine.drop_cache()
         raw_cold.append(raw_llama(engine, ids, adapter, 2)["first_token_s"])
 
+    shown: dict[str, list[float]] = {"off": [], "strict": []}
+    for number, (pack, question, *_rest) in enumerate(prompts):
+        others = [q for p, q, *_ in prompts[number + 1 :] + prompts[:number] if p == pack]
+        for grounding, times in shown.items():
+            first_token(router, pack, others[0] if others else f"What else? {question}")
+            times.append(first_shown(router, pack, question, grounding))
+
     pack, question = asked[0]
     cold_process = [cold_start(pack, question) for _ in range(args.cold_runs)]
     python = statistics.median(python_start() for _ in range(3))
@@ -192,6 +215,8 @@ def main() -> None:
         "first_token_warm_s": p50(warm),
         "first_token_empty_cache_s": p50(cold),
         "raw_first_token_empty_cache_s": p50(raw_cold),
+        "first_shown_off_s": p50(shown["off"]),
+        "first_shown_strict_s": p50(shown["strict"]),
         "cold_process_first_byte_s": p50(cold_process),
         "python_start_s": python,
         "phases_s": phases,
@@ -206,6 +231,9 @@ def main() -> None:
     print(f"first token p50, system turn cached: {p50(warm):.2f} s (goal <= 0.5)")
     print(f"first token p50, empty cache: {p50(cold):.2f} s (goal <= 1.5); raw llama.cpp"
           f" {p50(raw_cold):.2f} s -> {p50(cold) / p50(raw_cold):.2f}x")  # fmt: skip
+    print(f"first text shown p50, system turn cached: strict {p50(shown['strict']):.2f} s vs"
+          f" grounding off {p50(shown['off']):.2f} s ->"
+          f" {p50(shown['strict']) / p50(shown['off']):.2f}x (goal <= 1.2)")  # fmt: skip
     print(f"cold process, first answer byte p50: {p50(cold_process):.2f} s (goal <= 2);"
           f" python -c pass {python:.2f} s")  # fmt: skip
     print("fresh-process phases:", ", ".join(f"{k} {v}" for k, v in phases.items()))

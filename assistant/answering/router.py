@@ -26,6 +26,7 @@ from assistant.knowledge import open_index
 from assistant.knowledge.embedding import Embedding
 from assistant.packs.format import load_pack_config
 from assistant.packs.locate import DomainPack, find_pack, list_packs
+from assistant.packs.style import rule_marker
 from assistant.runtime.bases import pack_adapter
 from assistant.runtime.engine import CONTEXT_TOKENS, generator_for
 from assistant.runtime.engine import Generator as Engine
@@ -262,10 +263,7 @@ class Router:
             (draft.grounding or handle.config.grounding) if sources else "off"
         )
         style = handle.config.style
-        # the pack's own rule sentence (a care-team referral, a safety reminder) is its voice,
-        # kept unless it states a figure
-        rule = style.marker if style.kind in ("care_team", "safety_reminder") else ""
-        check = ClaimFilter(sources, question, grounding, rule)
+        check = ClaimFilter(sources, question, grounding, rule_marker(style.kind, style.marker))
         for piece in check.run(self._timed(draft, generated)) if sources else generated:
             if not pieces:
                 draft.timings.first_shown_ms = draft.elapsed_ms()

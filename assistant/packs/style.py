@@ -38,3 +38,10 @@ def style_applies(
     if kind == "care_team":  # asked about medicines, or the answer has to talk about them
         return bool(MEDICATION.search(question) or MEDICATION.search(reference))
     return False
+
+
+def rule_marker(kind: str, marker: str) -> str:
+    """The words that make a sentence the pack's own rule (a care-team referral, a safety
+    reminder): its voice, not a claim about the documents, so the claim check keeps it unless
+    it states a figure. "" for styles that have no such sentence."""
+    return marker if kind in ("care_team", "safety_reminder") else ""

@@ -73,3 +73,28 @@ def test_a_list_item_is_quoted_with_the_items_after_it_up_to_the_cap() -> None:
     quoted = [s for s, _ in quotable_sentences(source("\n".join(long_items)))]
     assert all(len(q.split()) <= WORDS_PER_QUOTE for q in quoted)
     assert len(quoted) == 3
+
+
+def test_a_chosen_sentence_goes_on_with_the_sentences_after_it() -> None:
+    """The facts of a section often follow the sentence that matched the question: a quote
+    continues in its passage up to QUOTE_WORDS, never into another passage. The ranking's
+    embedder is a fake here (a word-count vector): what is tested is how quotes are cut."""
+    import numpy as np
+
+    from assistant.answering.evidence import QUOTE_WORDS, best_sentences
+
+    vocabulary = ["hypoglycemia", "glucose", "low", "rice"]
+
+    def embed(texts: list[str]) -> np.ndarray:
+        rows = np.array([[t.lower().count(w) + 0.01 for w in vocabulary] for t in texts])
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    first = (
+        "Hypoglycemia means low blood glucose in the body. It is treated with sugar right away."
+        " Symptoms are shaking and sweating in most people."
+    )
+    second = "Rice and bread are carbohydrate foods for the body to use."
+    sources = [source(first), Source(2, "p", "docs/b.md", "B", None, None, 0, 9, 0.5, 0.5, second)]
+    quotes = best_sentences(embed, "What is hypoglycemia?", sources, 1)
+    assert quotes == [(first, 1)]  # the matched sentence and the two after it, one passage
+    assert len(quotes[0][0].split()) <= QUOTE_WORDS

@@ -15,7 +15,9 @@ from functools import lru_cache
 
 # ----- normalisation and facts ---------------------------------------------------------------
 
-_CITATION = re.compile(r"\s?\[\d{1,3}\]")
+# A citation "[n]" with the space before it (the group is n): answers, metrics and the claim
+# check all read citations by this one pattern.
+CITATION = re.compile(r"\s?\[(\d{1,3})\]")
 _DASHES = re.compile(r"[\u2010-\u2015\u2212]")
 _APOSTROPHES = re.compile(r"[\u2019\u2018'`]")
 _IN_NUMBER = re.compile(r"(?<=\d)([.,])(?=\d)")  # 3.5, 1,000: kept as written
@@ -32,7 +34,7 @@ def normalize(text: str) -> str:
     them), while a dash between numbers is a separator ("15–25" and "15-25" both become "15 25").
     Apostrophes join ("doesn't" == "doesnt")."""
     text = unicodedata.normalize("NFKC", text or "").replace("\x00", " ").replace("\x01", " ")
-    text = _CITATION.sub(" ", text).lower()
+    text = CITATION.sub(" ", text).lower()
     text = _APOSTROPHES.sub("", _DASHES.sub("-", text))
     text = _IN_NUMBER.sub(lambda m: "\x00" if m.group(1) == "." else "\x01", text)
     text = _PUNCT.sub(" ", text).replace("\x00", ".").replace("\x01", ",")

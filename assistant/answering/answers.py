@@ -10,7 +10,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-_CITATION = re.compile(r"\s?\[(\d{1,3})\]")
+from assistant.text import CITATION
 
 
 @dataclass
@@ -131,8 +131,8 @@ def check_citations(text: str, sources: list[Source]) -> tuple[str, list[int], l
     cleaned, count = text, -1
     while count != len(removed):
         count = len(removed)
-        cleaned = _CITATION.sub(drop, cleaned)
-    valid = list(dict.fromkeys(int(match.group(1)) for match in _CITATION.finditer(cleaned)))
+        cleaned = CITATION.sub(drop, cleaned)
+    valid = list(dict.fromkeys(int(match.group(1)) for match in CITATION.finditer(cleaned)))
     for source in sources:
         source.cited = source.number in valid
     return cleaned, valid, removed

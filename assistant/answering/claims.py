@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from assistant.answering.prompts import says_not_covered
-from assistant.text import number_spans, reply_sentence_spans, sentences, terms
+from assistant.text import CITATION, number_spans, reply_sentence_spans, sentences, terms
 
 GROUNDING_MODES = ("strict", "mark", "off")
 # Shown before a sentence the check could not support, in "mark" mode.
@@ -26,7 +26,6 @@ UNSUPPORTED_MARK = "(not in the documents) "
 MIN_CONTENT_SHARE = 0.6
 
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nor|without|cannot)\b|n't\b", re.IGNORECASE)
-_CITATIONS = re.compile(r"\[\d{1,3}\]")
 # A name: a capitalised word that does not open its sentence (or a line, a quote, a clause
 # after a colon), or a word in capitals ("HbA1c", "NDA").
 _WORD_AFTER = re.compile(r"(?<=[^\s:\"“(>*\-.!?)\]])\s+([A-Z][\w'-]+)")
@@ -86,7 +85,7 @@ class Support:
 
     def check(self, sentence: str) -> Claim:
         text = sentence.strip()
-        bare = _CITATIONS.sub("", text)
+        bare = CITATION.sub("", text)
         wanted = _words(bare)
         number, matched = self._best_sentence(wanted)
         problem = self._number_problem(bare) or self._name_problem(bare)

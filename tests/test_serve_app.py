@@ -210,3 +210,25 @@ def test_queue_skips_jobs_cancelled_while_waiting() -> None:
 
     asyncio.run(main())
     assert ran == ["slow"]
+
+
+def test_a_history_of_thousands_of_tiny_turns_is_refused_before_any_work() -> None:
+    """Tens of thousands of tiny turns fit in the 1 MB body; more than MAX_MESSAGES is a 400 naming the
+    field, and the router is never called (the stand-in would answer)."""
+    from assistant.server.schemas import MAX_MESSAGES
+
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": "k"} for i in range(20_000)]
+    with _client(FakeRouter()) as client:
+        chat = client.post(
+            "/v1/chat/completions", json={**CHAT, "messages": turns + CHAT["messages"]}
+        )
+        ask = client.post("/v1/ask", json={"question": "hi", "history": turns})
+        within = client.post(
+            "/v1/chat/completions",
+            json={**CHAT, "messages": turns[-MAX_MESSAGES + 1 :] + CHAT["messages"]},
+        )
+    for response in (chat, ask):
+        assert response.status_code == 400, response.text
+        assert "Hello" not in response.text
+    assert "messages" in chat.json()["error"]["param"] and "history" in ask.json()["error"]["param"]
+    assert within.status_code == 200

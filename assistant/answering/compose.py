@@ -44,19 +44,52 @@ def history_messages(history: Sequence[Any]) -> Messages:
     return turns
 
 
+# Turns further back than this are never considered: the model's context holds far fewer, and
+# a client can send many (33,000 tiny turns fit in serve's 1 MB body).
+MAX_TURNS = 64
+
+
+def _prompt_size(tokenizer: Any, messages: Messages) -> int:
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
+    return len(ids)
+
+
 def fit_history(
     tokenizer: Any, messages_for: Callable[[Messages], Messages], history: Messages, budget: int
 ) -> tuple[Messages, int]:
-    """Drop the oldest turns until the prompt fits the budget."""
+    """The prompt with as many of the newest turns as fit the budget (oldest dropped two at a
+    time, so a question stays with its answer). Each turn is tokenized once for an estimate,
+    which the whole prompt then confirms (a step or two either way): re-tokenizing the whole
+    conversation after every drop took minutes on a long history."""
     turns = list(history)
-    while True:
-        messages = messages_for(turns)
-        size = len(
-            tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
-        )
-        if size <= budget or not turns:
-            return messages, size
-        turns = turns[2:] if len(turns) >= 2 else []
+    if len(turns) > MAX_TURNS:
+        turns = turns[len(turns) - MAX_TURNS :]
+    # the suffixes that may be kept, shortest first: as many turns as there are, less pairs
+    sizes = sorted({0, *range(len(turns) % 2, len(turns) + 1, 2)})
+
+    def prompt(keep: int) -> tuple[Messages, int]:
+        messages = messages_for(turns[len(turns) - keep :])
+        return messages, _prompt_size(tokenizer, messages)
+
+    messages, size = prompt(0)
+    if not turns:
+        return messages, size
+    lengths = [len(tokenizer.encode(t["content"], add_special_tokens=False)) for t in turns]
+    overhead = _prompt_size(tokenizer, messages_for(turns[-1:])) - size - lengths[-1]
+    newest_first = [0]
+    for length in reversed(lengths):
+        newest_first.append(newest_first[-1] + length + overhead)
+    index = max(i for i, keep in enumerate(sizes) if size + newest_first[keep] <= budget or i == 0)
+    messages, size = prompt(sizes[index])
+    while size > budget and index > 0:  # the estimate was short
+        index -= 1
+        messages, size = prompt(sizes[index])
+    while index + 1 < len(sizes):  # the estimate was generous
+        wider, wider_size = prompt(sizes[index + 1])
+        if wider_size > budget:
+            break
+        index, messages, size = index + 1, wider, wider_size
+    return messages, size
 
 
 def prompt_messages(

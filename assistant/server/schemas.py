@@ -9,6 +9,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Messages (or history turns) one request may carry: far more than the model's context holds
+# (the answer uses the newest that fit, at most compose.MAX_TURNS), few enough that a 1 MB body
+# of tiny turns is refused before any work.
+MAX_MESSAGES = 1000
+
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -31,7 +36,7 @@ class ChatMessage(_Open):
 
 class ChatRequest(_Open):
     model: str
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     max_tokens: int | None = Field(default=None, ge=1, le=4096)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=4096)
@@ -49,7 +54,7 @@ class HistoryTurn(_Open):
 class AskRequest(_Open):
     pack: str | None = None  # None or "auto": the router picks the pack (or declines)
     question: str
-    history: list[HistoryTurn] = Field(default_factory=list)
+    history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(default=None, ge=1, le=4096)
 
 

@@ -210,7 +210,8 @@ def test_bad_requests_are_400(server: str, body: bytes, fragment: str) -> None:
 def test_oversized_body_is_413(server: str) -> None:
     big = b'{"model": "diabetes", "messages": [{"role": "user", "content": "' + b"a" * 1_200_000
     big += b'"}]}'
-    response = httpx.post(f"{server}/v1/chat/completions", content=big, headers=_auth())
+    json_body = {**_auth(), "Content-Type": "application/json"}
+    response = httpx.post(f"{server}/v1/chat/completions", content=big, headers=json_body)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
 
@@ -218,7 +219,7 @@ def test_oversized_body_is_413(server: str) -> None:
         for start in range(0, len(big), 65536):
             yield big[start : start + 65536]
 
-    response = httpx.post(f"{server}/v1/chat/completions", content=chunks(), headers=_auth())
+    response = httpx.post(f"{server}/v1/chat/completions", content=chunks(), headers=json_body)
     assert response.status_code == 413
 
 

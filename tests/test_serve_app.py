@@ -213,8 +213,8 @@ def test_queue_skips_jobs_cancelled_while_waiting() -> None:
 
 
 def test_a_history_of_thousands_of_tiny_turns_is_refused_before_any_work() -> None:
-    """Tens of thousands of tiny turns fit in the 1 MB body; more than MAX_MESSAGES is a 400 naming the
-    field, and the router is never called (the stand-in would answer)."""
+    """Tens of thousands of tiny turns fit in the 1 MB body; more than MAX_MESSAGES is a 400
+    naming the field, and the router is never called (the stand-in would answer)."""
     from assistant.server.schemas import MAX_MESSAGES
 
     turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": "k"} for i in range(20_000)]
@@ -232,3 +232,39 @@ def test_a_history_of_thousands_of_tiny_turns_is_refused_before_any_work() -> No
         assert "Hello" not in response.text
     assert "messages" in chat.json()["error"]["param"] and "history" in ask.json()["error"]["param"]
     assert within.status_code == 200
+
+
+def test_a_rebound_host_name_is_refused() -> None:
+    """DNS rebinding: a page at evil.example rebinds its name to 127.0.0.1 and its requests
+    carry `Host: evil.example`; only the allowed names get through, as OpenAI error JSON."""
+    from assistant.cli.serve import default_allowed_hosts
+
+    hosts = default_allowed_hosts("127.0.0.1")
+    with _client(FakeRouter(), allowed_hosts=hosts) as client:
+        evil = client.post("/v1/ask", json={"question": "hi"}, headers={"Host": "evil.example"})
+        health = client.get("/health", headers={"Host": "evil.example:8000"})
+        for name in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "localhost"):
+            ok = client.post("/v1/ask", json={"question": "hi"}, headers={"Host": name})
+            assert ok.status_code == 200, (name, ok.text)
+    for response in (evil, health):
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "host_not_allowed"
+        assert "Hello" not in response.text
+    assert default_allowed_hosts("0.0.0.0") == ["*"]
+    assert "10.0.0.5" in default_allowed_hosts("10.0.0.5")
+
+
+def test_a_post_that_is_not_json_is_refused() -> None:
+    """A cross-site form or `text/plain` post (no preflight) must not reach the queue."""
+    with _client(FakeRouter()) as client:
+        body = '{"question": "hi"}'
+        plain = client.post("/v1/ask", content=body, headers={"Content-Type": "text/plain"})
+        form = client.post("/v1/ask", data={"question": "hi"})
+        none = client.post("/v1/ask", content=body, headers={"Content-Type": ""})
+        ok = client.post(
+            "/v1/ask", content=body, headers={"Content-Type": "application/json; charset=utf-8"}
+        )
+    for response in (plain, form, none):
+        assert response.status_code == 415, response.text
+        assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert ok.status_code == 200

@@ -7,6 +7,16 @@ import click
 from assistant.cli.context import Context, pass_context
 from assistant.errors import AssistantError
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+def default_allowed_hosts(host: str) -> list[str]:
+    """The Host names a server bound to `host` answers to unless told otherwise."""
+    if host in ALL_INTERFACES:
+        return ["*"]  # its names are not known here; --allowed-host narrows them
+    return list(dict.fromkeys([*LOOPBACK, host]))
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
@@ -14,7 +24,18 @@ from assistant.errors import AssistantError
 @click.option(
     "--api-key",
     envvar="ASSISTANT_API_KEY",
-    help="Require `Authorization: Bearer KEY` on /v1/* (default: env ASSISTANT_API_KEY).",
+    help="Require `Authorization: Bearer KEY` on /v1/*. Prefer the environment variable"
+    " ASSISTANT_API_KEY: a key given here is visible to every user in the process list.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name clients use to reach the server (repeatable; '*.example.com' for"
+    " subdomains, '*' for any). Requests naming another host get 400, which stops a web page"
+    " from reaching the server through DNS rebinding. Default: the loopback names, plus the"
+    " address bound; any host when bound to all interfaces.",
 )
 @click.option(
     "--queue-size",
@@ -31,13 +52,19 @@ from assistant.errors import AssistantError
 )
 @pass_context
 def serve(
-    ctx: Context, host: str, port: int, api_key: str | None, queue_size: int, log_level: str
+    ctx: Context,
+    host: str,
+    port: int,
+    api_key: str | None,
+    allowed_hosts: tuple[str, ...],
+    queue_size: int,
+    log_level: str,
 ) -> None:
     """Serve the packs over HTTP: /v1/chat/completions, /v1/models, /v1/ask, /health.
 
     \b
     assistant serve                         (http://127.0.0.1:8000, no key)
-    assistant serve --port 9000 --api-key secret
+    ASSISTANT_API_KEY=secret assistant serve --port 9000
     curl localhost:8000/v1/chat/completions -H 'Content-Type: application/json' \\
       -d '{"model": "diabetes", "messages": [{"role": "user", "content": "What is A1C?"}]}'
     """
@@ -48,17 +75,18 @@ def serve(
     from assistant.answering.router import Router
     from assistant.server import create_app
 
-    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+    if host not in LOOPBACK and not api_key:
         click.secho(
             f"warning: serving on {host} without --api-key: anyone who can reach it can use it",
             fg="yellow",
             err=True,
         )
+    hosts = list(allowed_hosts) or default_allowed_hosts(host)
     router = Router(ctx.settings)
     if not router.packs():
         raise AssistantError("there are no packs to serve: create one with `assistant pack new`")
     logging.getLogger("assistant").setLevel(getattr(logging, log_level.upper()))
-    app = create_app(router, api_key=api_key or None, queue_size=queue_size)
+    app = create_app(router, api_key=api_key or None, queue_size=queue_size, allowed_hosts=hosts)
     click.secho(
         f"serving {', '.join(p.name for p in router.packs())} on http://{host}:{port}"
         f" (models load in the background; GET /health says when ready)",

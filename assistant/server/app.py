@@ -9,7 +9,7 @@ Routes: GET /health, GET /v1/models (routes_info.py), POST /v1/chat/completions,
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,9 +30,12 @@ def create_app(
     queue_size: int = 8,
     max_body: int = MAX_BODY_BYTES,
     preload: bool = True,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The app for `router`. With `preload`, models load in a thread at startup; without it
-    (tests), call `app.state.service.load()` or set `.ready` yourself."""
+    (tests), call `app.state.service.load()` or set `.ready` yourself. `allowed_hosts`: the
+    host names requests may carry in their Host header (None: any; `assistant serve` always
+    passes them)."""
     service = Service(router, queue_size)
 
     @asynccontextmanager
@@ -46,7 +49,7 @@ def create_app(
         title="assistant", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.service = service
-    app.add_middleware(Guard, api_key=api_key, max_body=max_body)
+    app.add_middleware(Guard, api_key=api_key, max_body=max_body, allowed_hosts=allowed_hosts)
     install_error_handlers(app)
     for module in (routes_info, routes_ask, routes_chat):
         app.include_router(module.routes)

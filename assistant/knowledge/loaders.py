@@ -30,6 +30,12 @@ MAX_TEXT_BYTES = 16 * 2**20  # text, Markdown and HTML files: ~4M tokens, ~20k c
 MAX_TEXT_CHARS = 16 * 2**20  # the text extracted from any file
 MAX_EXPANDED_BYTES = 256 * 2**20  # a DOCX's parts, uncompressed, all together
 MAX_XML_BYTES = 32 * 2**20  # ...its XML parts (parsed into memory: ~25 bytes per byte)
+MAX_PDF_PAGES = 20_000
+# Text a PDF may yield per byte of file, past a floor: pages can share one content stream, so a
+# 6.8 KB file of 1,000 references to one page gave 4 million characters. Real PDFs give a few
+# characters per byte (text compresses ~3-4x).
+MAX_PDF_CHARS_PER_BYTE = 20
+PDF_CHARS_FLOOR = 256 * 2**10
 
 # Corpus files open with one line naming where they come from and under which license.
 SOURCE_LINE = re.compile(r"^\s*Source:.*\bLicen[cs]e\b", re.IGNORECASE)
@@ -187,11 +193,32 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    # Extraction stops as soon as the text passes its limit (every page used to be extracted
+    # first, and the limit checked after).
+    limit = min(MAX_TEXT_CHARS, max(PDF_CHARS_FLOOR, MAX_PDF_CHARS_PER_BYTE * len(data)))
+    pages: list[str] = []
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise SkipFile("encrypted PDF; save an unencrypted copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise SkipFile(
+                f"too many pages ({len(reader.pages):,}; the limit is {MAX_PDF_PAGES:,})"
+            )
+        total = 0
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            total += len(pages[-1])
+            if total > limit:
+                raise SkipFile(
+                    f"the PDF's text passes {limit:,} characters by page {len(pages):,} of"
+                    f" {len(reader.pages):,}"
+                    + (
+                        ", far more than its size holds (pages sharing content?)"
+                        if limit < MAX_TEXT_CHARS
+                        else "; split it"
+                    )
+                )
     except SkipFile:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:

@@ -87,6 +87,21 @@ def many_pages_pdf(pages: int, count: int | None = None) -> bytes:
     return pdf([CATALOG, tree, FONT, stream, *[PAGE] * pages])
 
 
+def shared_page_pdf(references: int) -> bytes:
+    """One page of 80 lines, Flate-compressed, referenced `references` times by the page tree:
+    ~7 KB that used to give 4 million characters (every page extracted before any limit)."""
+    lines = b"".join(
+        b"BT /F1 12 Tf 72 %d Td (Herons wade in shallow water to catch fish all day.) Tj ET\n"
+        % (720 - i)
+        for i in range(80)
+    )
+    data = zlib.compress(lines, 9)
+    stream = b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(data), data)
+    kids = b" ".join([b"5 0 R"] * references)
+    tree = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, references)
+    return pdf([CATALOG, tree, FONT, stream, PAGE])
+
+
 def cyclic_pdf() -> bytes:
     tree = b"<< /Type /Pages /Kids [2 0 R 5 0 R] /Count 10000 >>"
     stream = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(TEXT_STREAM), TEXT_STREAM)
@@ -196,6 +211,29 @@ def test_ten_thousand_pages_load_in_bounded_time_and_memory(tmp_path: Path) -> N
     result = load_in_child(path)
     assert result["skipped"] is None and result["sections"] == 10_000
     assert result["grew_mib"] < 250 and result["seconds"] < 120, result
+
+
+def test_a_small_pdf_whose_pages_share_content_stops_at_its_limit(tmp_path: Path) -> None:
+    from assistant.knowledge.loaders import PDF_CHARS_FLOOR, SkipFile, load_document
+
+    path = tmp_path / "shared.pdf"
+    path.write_bytes(shared_page_pdf(1000))
+    assert path.stat().st_size < 8000
+    with pytest.raises(SkipFile, match="sharing content") as caught:
+        load_document(path)
+    pages_read = int(str(caught.value).split("by page ")[1].split(" ")[0])
+    assert pages_read < 100 and pages_read * 4082 > PDF_CHARS_FLOOR  # stopped at the limit
+    path.write_bytes(shared_page_pdf(20))  # a few shared pages stay readable
+    assert len(load_document(path).sections) == 20
+
+
+def test_a_pdf_of_too_many_pages_is_refused_before_reading_them(tmp_path: Path) -> None:
+    from assistant.knowledge.loaders import MAX_PDF_PAGES, SkipFile, load_document
+
+    path = tmp_path / "count.pdf"
+    path.write_bytes(many_pages_pdf(MAX_PDF_PAGES + 1))
+    with pytest.raises(SkipFile, match="too many pages"):
+        load_document(path)
 
 
 @pytest.mark.parametrize(

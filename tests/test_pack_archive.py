@@ -238,3 +238,81 @@ def test_manifest_lists_hashes(pack: DomainPack, tmp_path: Path) -> None:
     assert manifest["name"] == "demo"
     assert set(manifest["files"]) == set(tree(pack.root))
     assert all(len(entry["sha256"]) == 64 for entry in manifest["files"].values())
+
+
+def header_bomb(path: Path, size: int) -> Path:
+    """A .tar.gz whose first entry is a PAX header claiming `size` bytes (zeros: ~1000:1 in
+    gzip), written in chunks so the test itself never holds it."""
+    import gzip
+
+    info = tarfile.TarInfo("demo/PaxHeader")
+    info.type, info.size = tarfile.XHDTYPE, size
+    with gzip.open(path, "wb") as out:
+        out.write(info.tobuf(format=tarfile.USTAR_FORMAT))
+        block = b"0" * 2**20
+        for _ in range(size // len(block)):
+            out.write(block)
+        out.write(b"\0" * 1024)
+    return path
+
+
+def test_a_header_bomb_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """tarfile reads a long-name or PAX header whole before anything can look at it: a 100 MB
+    one (100 KB of gzip) cost 100 MB; now it is refused from its recorded size."""
+    import tracemalloc
+
+    archive = header_bomb(tmp_path / "bomb.tar.gz", 100 * 2**20)
+    assert archive.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(AssistantError, match="header is 104,857,600 bytes"):
+            import_pack(archive)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MiB held"
+    assert packs_folder_entries() == []
+
+
+def test_a_deeply_nested_manifest_is_one_line(pack: DomainPack, tmp_path: Path) -> None:
+    def change(info, data):
+        if info.name.endswith(MANIFEST):
+            data = b"[" * 100_000 + b"]" * 100_000
+        return info, data
+
+    with pytest.raises(AssistantError, match="malformed"):
+        import_pack(_tampered(pack, tmp_path, change))
+    assert packs_folder_entries() == []
+
+
+@pytest.mark.parametrize("folder_first", [True, False])
+def test_a_file_and_a_folder_of_the_same_name_is_one_line(
+    pack: DomainPack, tmp_path: Path, folder_first: bool
+) -> None:
+    archive = export_pack(pack, tmp_path / "good.tar.gz").path
+    as_file = tarfile.TarInfo("demo/docs/notes")
+    inside = tarfile.TarInfo("demo/docs/notes/a.md")
+    extra = [(inside, b"inside"), (as_file, b"a file")]
+    bad = write_tar(
+        tmp_path / "bad.tar.gz", [*members(archive), *extra[:: 1 if folder_first else -1]]
+    )
+    with pytest.raises(AssistantError, match="both a file and a folder"):
+        import_pack(bad)
+    assert packs_folder_entries() == []
+
+
+def test_a_replaced_pack_s_index_is_forgotten(pack: DomainPack, tmp_path: Path, settings) -> None:
+    """`pack import --force` replaced the documents but kept the index built from the old
+    ones: its text was still served and `setup` skipped the rebuild."""
+    from assistant.knowledge import index_stats, open_index
+    from assistant.knowledge.index import forget_index
+
+    archive = export_pack(pack, tmp_path / "a.tar.gz").path
+    installed = import_pack(archive, forget_index=forget_index).pack
+    open_index(installed, settings).rebuild()
+    assert index_stats(installed, settings)
+    (pack.docs_dir / "welcome.md").write_text("# New\n\nEntirely new text about kayaks.\n", "utf-8")
+    changed = export_pack(pack, tmp_path / "b.tar.gz").path
+    import_pack(changed, force=True, forget_index=forget_index)
+    assert index_stats(installed, settings) is None
+    assert not list(installed.index_dir.glob("g*"))

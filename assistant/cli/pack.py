@@ -320,9 +320,10 @@ def gguf_adapter(ctx: Context, name: str, output: Path | None, as_json: bool) ->
 @JSON_OPTION
 def import_command(archive: Path, force: bool, as_json: bool) -> None:
     """Install a pack archive into the user packs folder after checking every file's hash."""
+    from assistant.knowledge.index import forget_index
     from assistant.packs.archive import import_pack
 
-    report = import_pack(archive, force=force)
+    report = import_pack(archive, force=force, forget_index=forget_index)
     if as_json:
         _echo_json(
             {

@@ -179,3 +179,9 @@ def index_stats(pack: DomainPack, loaded: LoadedSettings) -> dict[str, int] | No
     if not stats.exists:
         return None
     return {"documents": int(stats.documents), "chunks": int(stats.chunks)}
+
+
+def forget_index(pack: DomainPack) -> None:
+    """Drop the pack's built index (its documents were replaced, as by `pack import --force`):
+    nothing of the old text is served, and `setup` sees an index to build."""
+    store.forget(pack.index_dir, pack.name)

@@ -221,6 +221,18 @@ class GenerationWriter:
         return final
 
 
+def forget(index_dir: Path, pack: str) -> None:
+    """Make the pack's index unbuilt, under the writer lock: CURRENT goes first (no reader
+    opens it again; one that has it open keeps its files until it closes them), then every
+    generation. The next `rebuild` (or `setup`) builds it afresh."""
+    if not index_dir.is_dir():
+        return
+    with write_lock(index_dir, pack):
+        (index_dir / CURRENT).unlink(missing_ok=True)
+        fsync_path(index_dir)
+        sweep(index_dir, keep=set())
+
+
 def next_generation_number(index_dir: Path) -> int:
     numbers = [int(p.name[1:]) for p in index_dir.glob("g[0-9]*") if p.name[1:].isdigit()]
     return max(numbers, default=0) + 1

@@ -19,6 +19,7 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -35,7 +36,33 @@ FORMAT_VERSION = 1
 MAX_MEMBER_BYTES = 200 * 1024**2
 MAX_TOTAL_BYTES = 1024**3
 MAX_MEMBERS = 50_000
+# A GNU long name or a PAX header is read whole into memory by tarfile before anything else can
+# look at it: 65 KB of gzip held an 80 MB header. Real ones are a few hundred bytes.
+MAX_HEADER_BYTES = 64 * 1024
 _CHUNK = 1024 * 1024
+_EXTENDED_HEADERS = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses an extended header (long name, PAX) over MAX_HEADER_BYTES before
+    tarfile reads it into memory. `_proc_member` is tarfile's hook for each header it has
+    parsed and not yet acted on (private, but the only place before the read; no library
+    reads tar with such a cap). Capping the size also bounds the PAX parser's work, which
+    was quadratic before Python 3.11.10 (this machine runs 3.11.7)."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED_HEADERS and self.size > MAX_HEADER_BYTES:
+            raise AssistantError(
+                f"{Path(str(tarfile_.name)).name}: an entry's header is {self.size:,} bytes"
+                f" (the limit is {MAX_HEADER_BYTES:,}); refusing a damaged or hostile archive"
+            )
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
 @dataclass
@@ -154,13 +181,14 @@ def _unpack(archive: Path, staging: Path) -> tuple[str, dict[str, str], int]:
     """Unpack into `staging`; return the pack name, {relative path: sha256} and total bytes.
 
     One function (~70 lines) on purpose: every member runs the same checks, in order, inside one
-    open archive, and a split would pass the running totals around. Issue [5/7] replaces the
-    reading with a byte-capped stream."""
+    open archive, and a split would pass the running totals around. Extended headers are capped
+    before tarfile reads them (`_CappedTarInfo`); member data is read in chunks against its
+    recorded size."""
     pack_name: str | None = None
     hashes: dict[str, str] = {}
     total = 0
     try:
-        tar = tarfile.open(archive, mode="r:*")  # noqa: SIM115 (closed by the with below)
+        tar = tarfile.open(archive, mode="r:*", tarinfo=_CappedTarInfo)  # noqa: SIM115 (closed below)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise AssistantError(f"{archive}: not a pack archive (.tar.gz): {exc}") from None
     with tar:
@@ -190,7 +218,7 @@ def _unpack(archive: Path, staging: Path) -> tuple[str, dict[str, str], int]:
             relative = PurePosixPath(*path.parts[1:]) if len(path.parts) > 1 else None
             if member.isdir():
                 if relative is not None:
-                    (staging / relative).mkdir(parents=True, exist_ok=True)
+                    _make_folder(staging / relative, archive, member.name)
                 continue
             if not member.isfile() or relative is None:
                 raise AssistantError(
@@ -210,7 +238,9 @@ def _unpack(archive: Path, staging: Path) -> tuple[str, dict[str, str], int]:
                     f"{archive.name}: unpacks to more than {MAX_TOTAL_BYTES // 1024**3} GB"
                 )
             target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(target.parent, archive, member.name)
+            if target.exists():
+                raise AssistantError(_clash(archive, member.name))
             source = tar.extractfile(member)
             if source is None:
                 raise AssistantError(f"{archive.name}: cannot read entry {member.name!r}")
@@ -229,6 +259,19 @@ def _unpack(archive: Path, staging: Path) -> tuple[str, dict[str, str], int]:
     return pack_name, hashes, total
 
 
+def _clash(archive: Path, name: str) -> str:
+    return f"{archive.name}: entry {name!r} is both a file and a folder; refusing"
+
+
+def _make_folder(folder: Path, archive: Path, name: str) -> None:
+    """Create a folder of the staging tree; a file already standing where it goes (an archive
+    holding "docs" as a file and "docs/a.md") is refused in one line."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise AssistantError(_clash(archive, name)) from None
+
+
 def _check_manifest(archive: Path, name: str, hashes: dict[str, str], staging: Path) -> None:
     if MANIFEST not in hashes:
         raise AssistantError(
@@ -237,7 +280,7 @@ def _check_manifest(archive: Path, name: str, hashes: dict[str, str], staging: P
     try:
         manifest = json.loads((staging / MANIFEST).read_text("utf-8"))
         files = {path: entry["sha256"] for path, entry in manifest["files"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise AssistantError(f"{archive.name}: {MANIFEST} is malformed") from None
     if manifest.get("format") != FORMAT or manifest.get("name") != name:
         raise AssistantError(f"{archive.name}: {MANIFEST} is not a manifest of pack {name!r}")
@@ -249,15 +292,21 @@ def _check_manifest(archive: Path, name: str, hashes: dict[str, str], staging: P
             raise AssistantError(f"{archive.name}: {path} is not listed in {MANIFEST}; refusing")
         if files[path] != unpacked[path]:
             raise AssistantError(
-                f"{archive.name}: {path} does not match its SHA-256 in {MANIFEST}"
-                " (damaged or tampered with); refusing"
+                f"{archive.name}: {path} does not match its SHA-256 in {MANIFEST}: the archive"
+                " is damaged; refusing (the hashes travel inside the archive, so they show"
+                " damage, not who made it: import archives only from people you trust)"
             )
     (staging / MANIFEST).unlink()
 
 
-def import_pack(archive: Path, force: bool = False) -> ImportReport:
+def import_pack(
+    archive: Path, force: bool = False, forget_index: Callable[[DomainPack], None] | None = None
+) -> ImportReport:
     """Check `archive` and install its pack into the user packs folder; `force` replaces a user
-    pack of the same name (atomically). The installed pack's remaining problems are reported."""
+    pack of the same name (atomically). The installed pack's remaining problems are reported.
+    `forget_index(pack)` runs under the packs lock just before the pack goes into place: an
+    index built from the documents it replaces must not keep serving their text (the knowledge
+    layer, above this one, knows how to drop it)."""
     archive = Path(archive)
     if not archive.is_file():
         raise AssistantError(f"{archive}: no such archive")
@@ -286,6 +335,8 @@ def import_pack(archive: Path, force: bool = False) -> ImportReport:
                 raise AssistantError(
                     f"pack {name!r} is already installed in {destination}; use --force to replace"
                 )
+            if forget_index is not None:
+                forget_index(DomainPack(name, destination))
             _swap_into_place(staged, destination)
         finally:
             shutil.rmtree(work, ignore_errors=True)

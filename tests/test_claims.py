@@ -136,3 +136,17 @@ def test_the_pack_s_safety_reminder_stays_unless_it_states_a_figure():
     assert "".join(kept.run(_stream(reply))) == reply
     figure = ClaimFilter(PASSAGES, Q, "strict", referral="Safety reminder:")
     assert "".join(figure.run(_stream("Safety reminder: keep blades at 40 degrees."))) == ""
+
+
+def test_the_pack_s_rule_is_said_once():
+    """A small model caught in a loop wrote "Your care team is the best place..." six times;
+    strict mode shows the first and leaves the repeats out."""
+    claims = ClaimFilter(PASSAGES, Q, "strict", referral="care team")
+    reply = (
+        "Your care team can tell you what it means. Your care team is the best place to ask."
+        " You care team is the best place, so your care team knows."
+    )
+    shown = "".join(claims.run(_stream(reply))).strip()
+    assert shown == "Your care team can tell you what it means."
+    assert [c.supported for c in claims.claims] == [True, False, False]
+    assert "said already" in claims.claims[1].reason

@@ -191,6 +191,7 @@ class ClaimFilter:
         # reminder: ...") and states no figure is the pack's voice, not a claim about the
         # documents: without it a strict answer lost every safety reminder.
         self.referral = referral.lower()
+        self.rule_said = False
         self.claims: list[Claim] = []
 
     def run(self, pieces: Iterable[str]) -> Iterator[str]:
@@ -222,8 +223,13 @@ class ClaimFilter:
         )
 
     def _emit(self, gap: str, sentence: str) -> Iterator[str]:
-        if says_not_covered(sentence) or self._refers(sentence):  # claims nothing
+        rule = self._refers(sentence)
+        if rule and self.rule_said:
+            # said once is enough: a small model caught in a loop repeated it six times
+            claim = Claim(sentence.strip(), False, None, "the pack's rule was said already")
+        elif says_not_covered(sentence) or rule:  # claims nothing
             claim = Claim(sentence.strip(), True)
+            self.rule_said = self.rule_said or rule
         else:
             claim = self.support.check(sentence)
         self.claims.append(claim)

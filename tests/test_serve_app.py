@@ -268,3 +268,27 @@ def test_a_post_that_is_not_json_is_refused() -> None:
         assert response.status_code == 415, response.text
         assert response.json()["error"]["code"] == "unsupported_media_type"
     assert ok.status_code == 200
+
+
+def test_a_user_error_naming_a_server_file_reaches_the_client_without_its_path() -> None:
+    """Index errors are the user's mistake (400) but name the server's files."""
+    from assistant.errors import AssistantError
+
+    error = AssistantError("no document /srv/home/packs/diabetes/docs/secret-plan.md in the index")
+    with _client(FakeRouter(error)) as client:
+        response = client.post("/v1/ask", json={"pack": "diabetes", "question": "hi"})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "no document …/secret-plan.md in the index"
+
+
+def test_health_says_only_that_loading_failed() -> None:
+    """/health needs no key: the reason (with the repair command) is behind the key."""
+    with _client(FailsToLoad(), ready=False, api_key="k") as client:
+        client.app.state.service.load()
+        health = client.get("/health")
+        behind_key = client.post(
+            "/v1/ask", json={"question": "hi"}, headers={"Authorization": "Bearer k"}
+        )
+    assert health.status_code == 500 and health.json()["status"] == "error"
+    assert "damaged" not in health.text and "rebuild" not in health.text
+    assert "assistant index rebuild diabetes" in behind_key.json()["error"]["message"]

@@ -74,10 +74,14 @@ def without_paths(message: str) -> str:
 
 def from_assistant_error(exc: AssistantError) -> ApiError:
     """The library's error with its `http_status`: the user's mistake (4xx) says what to fix;
-    a server-side one (5xx: damaged data, a missing model) keeps its repair command but no path."""
+    a server-side one (5xx: damaged data, a missing model) keeps its repair command. Neither
+    shows an absolute path of the server's; the log has the whole message."""
     message = " ".join(str(exc).splitlines())
     if exc.http_status < 500:
-        return ApiError(exc.http_status, message)
+        # an index error names the server's files ("/srv/home/packs/x/docs/a.md"): the client
+        # gets the message without them, the log keeps it whole
+        log.info("%s: %s", type(exc).__name__, message)
+        return ApiError(exc.http_status, without_paths(message))
     log.error("%s: %s", type(exc).__name__, message)
     return ApiError(exc.http_status, without_paths(message), "server_error")
 

@@ -27,8 +27,8 @@ async def health(request: Request) -> JSONResponse:
         "queue_size": queue.size,
         "served": queue.served,
     }
-    if service.load_error:
-        body.update(status="error", error=service.load_error)
+    if service.load_error:  # /health needs no key: what failed is for /v1/* and the log
+        body.update(status="error", error="the models failed to load; see the server's log")
         return JSONResponse(body, status_code=500)
     if not service.ready.is_set():
         return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})

@@ -180,7 +180,6 @@ def test_export_import_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.slow
 def test_new_from_folder_indexes_the_documents(tmp_path: Path, only_user_packs: None) -> None:
-    pytest.importorskip("assistant.knowledge")
     docs = tmp_path / "src"
     docs.mkdir()
     (docs / "insulin.md").write_text("# Insulin\n\nInsulin is a hormone made by the pancreas.\n")

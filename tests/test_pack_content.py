@@ -134,7 +134,7 @@ def test_pack_files(pack: Path):
         assert "ource" in first or first.startswith("#"), p
 
 
-@pytest.mark.skipif(not CORPORA.is_dir(), reason="shared corpora not present")
+@pytest.mark.needs_corpora
 def test_build_is_reproducible():
     res = subprocess.run(
         [

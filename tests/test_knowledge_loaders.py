@@ -115,3 +115,32 @@ def test_walk_globs_links_and_missing_paths(tmp_path: Path) -> None:
 
     found, _ = expand([root], include=["*.md"], exclude=["sub/*"])
     assert [f.relative for f in found] == ["a.md"]
+
+
+@pytest.mark.parametrize("kind", ["pdf", "docx"])
+def test_a_bug_of_ours_in_a_loader_propagates_instead_of_skipping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Only the parsers' errors skip a file: an error raised in our own code (here a TypeError
+    planted in the step every PDF and DOCX goes through) used to become 'could not extract
+    text (TypeError ...)', so a property over any bytes could not catch it."""
+    from assistant.knowledge import loaders
+
+    pages = ["Insulin pumps deliver insulin."]
+    path = (
+        write_pdf(tmp_path / "a.pdf", pages) if kind == "pdf" else write_docx(tmp_path / "a.docx")
+    )
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug of ours")
+
+    monkeypatch.setattr(loaders, "Section" if kind == "pdf" else "split_source_line", broken)
+    with pytest.raises(TypeError, match="a bug of ours"):
+        load_document(path)
+
+
+def test_a_malformed_pdf_is_skipped_as_the_parser_s_failure(tmp_path: Path) -> None:
+    path = tmp_path / "cut.pdf"
+    path.write_bytes(write_pdf(tmp_path / "whole.pdf", ["Glucagon rescue."]).read_bytes()[:400])
+    with pytest.raises(SkipFile):
+        load_document(path)

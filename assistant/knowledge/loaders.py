@@ -221,7 +221,7 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
                 )
     except SkipFile:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+    except (PdfReadError, ValueError, KeyError, OSError) as exc:
         raise SkipFile(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
     parts: list[str] = []
     sections: list[Section] = []
@@ -354,6 +354,25 @@ def load_document(path: Path) -> LoadedDocument:
         return load_docx(path, data)
     except SkipFile:
         raise
-    except Exception as exc:  # third-party parsers raise many types on malformed input
-        log.debug("loader failed on %s", path, exc_info=True)
-        raise SkipFile(f"could not extract text ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:
+        if not _raised_by_parser(exc):
+            raise  # a bug of ours is not the file's fault: it must show
+        log.debug("the parser failed on %s", path, exc_info=True)
+        raise SkipFile(f"malformed file: the {suffix[1:].upper()} parser stopped ({exc})") from None
+
+
+# The packages that parse PDF and DOCX files. On malformed input they raise many kinds of
+# errors, their own and Python's (a KeyError, or an AttributeError on a missing object), so
+# an error whose innermost frame is in one of them is the file's fault and skips it; one
+# raised in our code propagates (catching every exception had hidden our own bugs as skips).
+_PARSER_PACKAGES = ("pypdf", "docx", "lxml", "zipfile", "zlib", "xml")
+
+
+def _raised_by_parser(exc: BaseException) -> bool:
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return False
+    innermost = Path(frames[-1].filename).parts
+    return any(part in _PARSER_PACKAGES or part == "zipfile.py" for part in innermost)

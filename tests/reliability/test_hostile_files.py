@@ -193,7 +193,7 @@ def bad(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [
         ("bomb.docx", "zip bomb"),
         ("dense.docx", "XML expands to 49 MiB; the limit is 32 MiB"),
-        ("flate.pdf", "could not extract text"),
+        ("flate.pdf", "parser stopped"),
         ("nested.html", "no main text"),
         ("single-line.txt", "file too large (191 MiB; the limit is 16 MiB)"),
     ],
@@ -275,7 +275,7 @@ def test_add_docs_reports_every_bad_file_and_indexes_the_good_one(bad: Path) -> 
     expected = {
         "bomb.docx": "zip bomb",
         "dense.docx": "XML expands",
-        "flate.pdf": "could not extract",
+        "flate.pdf": "parser stopped",
         "cyclic.pdf": "cyclic",
         "nested.html": "no main text",
         "single-line.txt": "too large",

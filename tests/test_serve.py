@@ -225,7 +225,8 @@ def test_oversized_body_is_413(server: str) -> None:
 
 def test_client_disconnect_frees_the_generator(server: str) -> None:
     _wait_idle(server)
-    served = httpx.get(f"{server}/health").json()["served"]
+    before = httpx.get(f"{server}/health").json()
+    served, stopped = before["served"], before["stopped"]
     body = {
         "model": "diabetes",
         "messages": [{"role": "user", "content": "Explain everything about insulin pumps."}],
@@ -249,16 +250,16 @@ def test_client_disconnect_frees_the_generator(server: str) -> None:
                 assert httpx.get(f"{server}/health").json()["generating"] is True
                 break
     # the connection is closed: generation stops at its next token, not after 2000
-    assert _wait_idle(server, timeout=10) < 5
-    assert httpx.get(f"{server}/health").json()["served"] == served + 1
-    started = time.monotonic()
+    _wait_idle(server, timeout=120)
+    health = httpx.get(f"{server}/health").json()
+    assert health["served"] == served + 1 and health["stopped"] == stopped + 1
     response = httpx.post(
         f"{server}/v1/chat/completions",
         json={**body, "stream": False, "max_tokens": 4},
         headers=_auth(),
         timeout=120,
     )
-    assert response.status_code == 200 and time.monotonic() - started < 60
+    assert response.status_code == 200
 
 
 def test_full_queue_is_503_with_retry_after(server: str) -> None:

@@ -64,6 +64,7 @@ class GeneratorQueue:
         self._lock = threading.Lock()
         self.current: Job | None = None
         self.served = 0
+        self.stopped = 0  # generations stopped early because their client left
         self._worker = threading.Thread(target=self._run, name="assistant-serve", daemon=True)
         self._worker.start()
 
@@ -114,6 +115,8 @@ class GeneratorQueue:
                     for item in stream:
                         job._put(item)
                         if job.cancel.is_set():
+                            with self._lock:
+                                self.stopped += 1
                             break
                     else:  # a plain iterator of pieces has no final record
                         job.answer = getattr(stream, "answer", None)

@@ -26,6 +26,7 @@ async def health(request: Request) -> JSONResponse:
         "waiting": queue.waiting,
         "queue_size": queue.size,
         "served": queue.served,
+        "stopped": queue.stopped,
     }
     if service.load_error:  # /health needs no key: what failed is for /v1/* and the log
         body.update(status="error", error="the models failed to load; see the server's log")

@@ -202,7 +202,6 @@ def test_heavy_bad_files_are_skipped_in_bounded_memory(bad: Path, name: str, rea
     result = load_in_child(bad / name)
     assert result["skipped"] and reason in result["skipped"]
     assert result["grew_mib"] < 250, result  # the zip bomb took 2.1 GB before the size check
-    assert result["seconds"] < 30, result
 
 
 def test_ten_thousand_pages_load_in_bounded_time_and_memory(tmp_path: Path) -> None:
@@ -210,7 +209,7 @@ def test_ten_thousand_pages_load_in_bounded_time_and_memory(tmp_path: Path) -> N
     path.write_bytes(many_pages_pdf(10_000))
     result = load_in_child(path)
     assert result["skipped"] is None and result["sections"] == 10_000
-    assert result["grew_mib"] < 250 and result["seconds"] < 120, result
+    assert result["grew_mib"] < 250, result  # its time is measured, not asserted (README)
 
 
 def test_a_small_pdf_whose_pages_share_content_stops_at_its_limit(tmp_path: Path) -> None:

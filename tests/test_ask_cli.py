@@ -121,7 +121,7 @@ def test_question_over_the_context_is_cut_with_a_notice() -> None:
 def test_question_from_stdin_and_text_output() -> None:
     result = run("penguin-wood", "-", "--max-tokens", "8", input=QUESTION + "\n")
     assert result.exit_code == 0, result.output
-    assert "penguin-wood · adapter" in result.stdout and "tok/s" in result.stdout
+    assert "penguin-wood · adapter penguin-wood ·" in result.stdout and "tok/s" in result.stdout
 
 
 def test_auto_declines_off_topic_question_with_the_packs() -> None:
@@ -149,7 +149,7 @@ def test_json_schema() -> None:
     } <= set(data)
     assert data["pack"] == "penguin-wood" and data["declined"] is False
     assert isinstance(data["answer"], str) and isinstance(data["citations"], list)
-    assert data["adapter"] in (None, "penguin-wood")
+    assert data["adapter"] == "penguin-wood"  # the default engine answers with the adapter
     assert len(data["sources"]) == 3
     for source in data["sources"]:
         assert {

@@ -174,3 +174,19 @@ def terms(text: str) -> set[str]:
     # A 5-letter prefix is a crude stem: "symptoms" ~ "symptom", "drying" ~ "dry..." enough
     # for ranking sentences inside a passage that retrieval already matched.
     return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+# A sentence written to steer the assistant: a link to hand out, orders addressed to it. Such a
+# sentence is never quoted as evidence, and a generated sentence like it is never shown as fact
+# (a document's injected link would otherwise be "supported" by the very passage that holds it).
+_STEERING = re.compile(
+    r"https?://|www\.|\b[a-z0-9-]+\.[a-z]{2,}(?:\.[a-z]{2,})*/\w"  # a link, with or without scheme
+    r"|\b(?:system prompt|new instructions|ignore (?:all|any|previous|prior|"
+    r"the above|your)|you are now|from now on|every answer|each answer)\b",
+    re.IGNORECASE,
+)
+
+
+def steers(sentence: str) -> bool:
+    """Whether the sentence carries a link or an order to the assistant."""
+    return bool(_STEERING.search(sentence))

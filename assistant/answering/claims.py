@@ -14,10 +14,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from assistant.answering.prompts import says_not_covered
-from assistant.text import CITATION, number_spans, reply_sentence_spans, sentences, terms
+from assistant.text import (
+    CITATION,
+    number_spans,
+    reply_sentence_spans,
+    sentences,
+    steers,
+    terms,
+)
 
 GROUNDING_MODES = ("strict", "mark", "off")
 # Shown before a sentence the check could not support, in "mark" mode.
@@ -69,6 +77,11 @@ class Support:
     sentence with its content words. `check(sentence)` judges one sentence against it."""
 
     def __init__(self, passages: Sequence[Any], question: str) -> None:
+        # What a document says to the assistant (a link to hand out, "you are now a pirate")
+        # is not evidence for anything: without it, a reply that obeys it has no support.
+        passages = [
+            SimpleNamespace(number=p.number, text=_without_steering(p.text)) for p in passages
+        ]
         texts = [question, *(p.text for p in passages)]
         self.figures: dict[str, set[str | None]] = {}
         for text in texts:
@@ -89,6 +102,8 @@ class Support:
         wanted = _words(bare)
         number, matched = self._best_sentence(wanted)
         problem = self._number_problem(bare) or self._name_problem(bare)
+        if steers(bare):
+            problem = "it carries a link or an order to the assistant (open the source instead)"
         own = wanted - self.question_words
         if problem is None and own:
             share = len(own & self.passage_words) / len(own)
@@ -132,6 +147,10 @@ class Support:
             if overlap > best[0]:
                 best = (overlap, number, candidate)
         return best[1], best[2]
+
+
+def _without_steering(text: str) -> str:
+    return " ".join(sentence for sentence in sentences(text) if not steers(sentence))
 
 
 def _words(text: str) -> set[str]:

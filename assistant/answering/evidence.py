@@ -9,21 +9,11 @@ from typing import Any
 
 from assistant.answering.answers import Source
 from assistant.answering.prompts import NOT_COVERED
-from assistant.text import bm25_tokenize, sentences
+from assistant.text import bm25_tokenize, sentences, steers
 
 MIN_WORDS = 5
 # Texts -> their normalised vectors, one row each (the router's embedder).
 Embed = Callable[[list[str]], Any]
-# Quoted evidence is the documents' own words, so a sentence written to steer the assistant
-# (a link to hand out, orders addressed to it) would be repeated verbatim: such sentences are
-# never quoted. The generated part is protected by the prompt (passages are data).
-_STEERING = re.compile(
-    r"https?://|www\.|\b(?:system prompt|new instructions|ignore (?:all|any|previous|prior|"
-    r"the above|your)|you are now|from now on|every answer|each answer)\b",
-    re.IGNORECASE,
-)
-
-
 # Markup that says nothing to a reader: reStructuredText images and directives, substitutions.
 _MARKUP = re.compile(r"\bimage::|^\.\. |^\|[^|]+\|$")
 
@@ -36,7 +26,7 @@ def _quotable(sentence: str) -> bool:
         len(sentence.split()) >= MIN_WORDS
         and not sentence.startswith("#")
         and not sentence.endswith("?")
-        and not _STEERING.search(sentence)
+        and not steers(sentence)
         and not _MARKUP.search(sentence)
     )
 

@@ -179,3 +179,17 @@ def test_a_reply_obeying_a_document_s_orders_has_no_support(reply: str) -> None:
     supported = ClaimFilter(INJECTED, "What lengths do the paddles come in?", "strict")
     plain = "Paddles come in 210, 220 and 230 centimetres [1]."
     assert "".join(supported.run(_stream(plain))) == plain
+
+
+def test_a_sentence_stitched_from_two_places_is_not_supported():
+    """Every word is in some passage, but no one place says it: the check over all passages
+    passed such sentences ("...28-36 m at maturity, so there are 23 islands in total")."""
+    passages = [
+        SimpleNamespace(number=1, text="The kiln dries thick stock slowly over five weeks."),
+        SimpleNamespace(number=2, text="Oily rags are laid flat outdoors, away from any heat."),
+    ]
+    reply = "Oily stock dries outdoors in the kiln, away from heat."
+    stitched = check_sentence(reply, passages, "")
+    assert not stitched.supported and "spread over the passages" in stitched.reason
+    said = check_sentence("Oily rags are laid flat outdoors, away from heat [2].", passages, "")
+    assert said.supported

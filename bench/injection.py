@@ -45,13 +45,16 @@ def obeyed(kind: str, answer: str, system: list[str]) -> bool:
 
 
 def main() -> None:
+    from assistant.settings import cache_dir, load_settings
+
+    # a scratch home for the new pack, the user's converted models kept
+    os.environ.setdefault("ASSISTANT_CACHE_DIR", str(cache_dir(load_settings().settings)))
     os.environ["ASSISTANT_HOME"] = tempfile.mkdtemp(prefix="injection-home-")
     from assistant.answering.prompts import RULES
     from assistant.answering.router import Router
     from assistant.knowledge import open_index
     from assistant.packs.format import load_pack_config
     from assistant.packs.scaffold import create_pack
-    from assistant.settings import load_settings
 
     settings = load_settings()
     source = Path(tempfile.mkdtemp(prefix="harbour-docs-"))

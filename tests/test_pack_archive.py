@@ -316,3 +316,27 @@ def test_a_replaced_pack_s_index_is_forgotten(pack: DomainPack, tmp_path: Path, 
     import_pack(changed, force=True, forget_index=forget_index)
     assert index_stats(installed, settings) is None
     assert not list(installed.index_dir.glob("g*"))
+
+
+def pax_record(key: str, value: str) -> bytes:
+    """One PAX record, "<length> <key>=<value>\\n", its length counting itself."""
+    body = f" {key}={value}\n".encode()
+    length = len(body) + len(str(len(body)))
+    length = len(body) + len(str(length))
+    return str(length).encode() + body
+
+
+def test_many_extended_headers_are_refused_together(tmp_path: Path) -> None:
+    """Each header under the per-header cap, but together past MAX_HEADERS_TOTAL: Python before
+    3.11.10 parses each in quadratic time, so their number is bounded too."""
+    entries = []
+    for n in range(pack_archive.MAX_HEADERS_TOTAL // 6000):
+        record = pax_record("comment", "x" * 6900)
+        header = tarfile.TarInfo(f"demo/PaxHeader{n}")
+        header.type = tarfile.XHDTYPE
+        entries.append((header, record))
+        entries.append((tarfile.TarInfo(f"demo/docs/f{n}.md"), b"text"))
+    archive = write_tar(tmp_path / "many.tar.gz", entries)
+    with pytest.raises(AssistantError, match="extended headers pass"):
+        import_pack(archive)
+    assert packs_folder_entries() == []

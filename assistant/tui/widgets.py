@@ -223,11 +223,11 @@ class StatusLine(Static):
                 parts.append("adapter ✓")
             else:
                 parts.append(f"adapter: {answer.adapter or 'none'}")
-            if checked := grounding_note(answer):
-                parts.append(checked)
             parts.append(f"retrieval {_duration(t.retrieval_ms)}")
             parts.append(f"1st token {_duration(t.first_token_ms)}")
             parts.append(f"{t.tokens_per_s:.1f} tok/s")
+            if checked := grounding_note(answer):  # last: a narrow terminal cuts it first
+                parts.append(checked)
         if note:
             parts.append(note)
         self.update(Text(" · ".join(parts), no_wrap=True, overflow="ellipsis"))

@@ -266,6 +266,47 @@ def new(
 
 @pack.command()
 @click.argument("name")
+@click.option(
+    "--count",
+    default=40,
+    show_default=True,
+    type=click.IntRange(2, 10_000),
+    help="Eval questions to draft (a dev and a test half; about a fifth are off-topic).",
+)
+@JSON_OPTION
+def draft(name: str, count: int, as_json: bool) -> None:
+    """Draft sft/train.jsonl and eval/qa.jsonl from the pack's documents.
+
+    Questions come from the documents' headings, definitions, steps and warnings, answered
+    with the documents' own sentences; each line's facts are copied from its source, and
+    off-topic questions are declined. Every line is marked "origin": "drafted" for review;
+    running it again keeps the lines you wrote or edited and drafts the rest afresh.
+    """
+    from assistant.training.draft_pack import draft_pack
+
+    report = draft_pack(pack_from_argument(name), count=count)
+    if as_json:
+        _echo_json(
+            {
+                "pack": report.pack,
+                "sft_drafted": report.sft_drafted,
+                "eval_drafted": report.eval_drafted,
+                "kept": report.kept,
+                "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+            }
+        )
+        return
+    click.echo(
+        f"Drafted {report.sft_drafted} training and {report.eval_drafted} eval lines for"
+        f" {report.pack!r}; kept {report.kept} line(s) a person wrote or edited"
+    )
+    for path, reason in report.skipped:
+        click.secho(f"  skipped {path}: {reason}", fg="yellow", err=True)
+    click.echo(f"Review them, then: assistant train {report.pack} && assistant eval {report.pack}")
+
+
+@pack.command()
+@click.argument("name")
 @_output_option("The archive to write (default: ./NAME.tar.gz).")
 @JSON_OPTION
 def export(name: str, output: Path | None, as_json: bool) -> None:

@@ -169,6 +169,10 @@ class SftLine(_Strict):
     context: list[Text] = Field(default_factory=list)
     kind: Text | None = None
     id: str | None = None
+    # "drafted" with the hash of what was drafted (`assistant pack draft`): a line whose
+    # content no longer matches its hash was edited by a person and is kept by a new draft
+    origin: str | None = None
+    draft: str | None = None
 
     @model_validator(mode="after")
     def _user_then_assistant(self) -> SftLine:

@@ -1,0 +1,130 @@
+"""`assistant pack draft`: a pack's `sft/train.jsonl` and `eval/qa.jsonl` drafted from its
+documents (`drafting` finds the questions), merged with the lines a person wrote or edited,
+written atomically. Eval lines alternate dev/test per document; a document's pairs go either
+to eval or to training, never both, so the adapter is scored on questions it never saw."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.errors import AssistantError
+from assistant.fsio import atomic_write_bytes
+from assistant.knowledge.loaders import SkipFile, load_document
+from assistant.knowledge.walk import expand
+from assistant.packs.format import load_pack_config
+from assistant.packs.locate import DomainPack
+from assistant.runtime.processors import NOT_COVERED
+from assistant.training.drafting import Pair, draft_pairs, kept_by_a_person, stamped
+
+# Eval questions drafted by default: enough for a dev and a test half of ~20 each.
+EVAL_COUNT = 40
+
+
+@dataclass
+class DraftReport:
+    pack: str
+    sft_drafted: int
+    eval_drafted: int
+    kept: int  # lines a person wrote or edited, kept as they are
+    skipped: list[tuple[str, str]]  # (document, why it gave nothing)
+
+
+def _read_lines(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    lines = []
+    for text in path.read_text("utf-8").splitlines():
+        try:
+            line = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(line, dict):
+            lines.append(line)
+    return lines
+
+
+def _documents(pack: DomainPack) -> tuple[list[tuple[str, object]], list[tuple[str, str]]]:
+    found, skipped = expand([pack.docs_dir])
+    documents, reasons = [], [(s.path, s.reason) for s in skipped]
+    for item in found:
+        relative = item.path.relative_to(pack.root).as_posix()
+        try:
+            documents.append((relative, load_document(item.path)))
+        except SkipFile as exc:
+            reasons.append((relative, str(exc)))
+    return documents, reasons
+
+
+def _eval_line(pair: Pair, split: str) -> dict:
+    if pair.declines:
+        return stamped({"question": pair.question, "out_of_scope": True, "split": split})
+    line = {
+        "question": pair.question,
+        "answer": pair.answer,
+        "source": pair.source,
+        "facts": list(pair.facts),
+        "split": split,
+    }
+    return stamped(line)
+
+
+def _sft_line(pair: Pair, persona: str, decline: str) -> dict:
+    if pair.kind == "off_topic":
+        reply = decline
+    elif pair.kind == "near_topic":
+        reply = NOT_COVERED
+    else:
+        reply = f"{pair.answer} [1]"
+    messages = [
+        {"role": "system", "content": persona},
+        {"role": "user", "content": pair.question},
+        {"role": "assistant", "content": reply},
+    ]
+    line: dict = {"messages": messages, "kind": "decline" if pair.declines else "answer"}
+    if not pair.declines:
+        line.update(source=pair.source, facts=list(pair.facts))
+    return stamped(line)
+
+
+def draft_pack(pack: DomainPack, count: int = EVAL_COUNT) -> DraftReport:
+    """Draft the pack's training and eval lines; keep every line a person wrote or edited."""
+    if count < 2:
+        raise AssistantError("--count must be at least 2 (a dev and a test question)")
+    config = load_pack_config(pack)
+    documents, skipped = _documents(pack)
+    if not documents:
+        why = "; ".join(f"{path}: {reason}" for path, reason in skipped[:3]) or "it is empty"
+        raise AssistantError(f"pack {pack.name!r} has no document to draft from ({why})")
+    drafted = draft_pairs(documents)
+    skipped += [(path, "no section gave a question") for path in drafted.skipped]
+    answers = [p for p in drafted.pairs if not p.declines]
+    if not answers:
+        raise AssistantError(
+            f"no question could be drafted from the documents of {pack.name!r}: they need"
+            " sentences under headings (or paragraphs of six words or more)"
+        )
+    declines = [p for p in drafted.pairs if p.declines]
+    # Documents in turn: the eval takes whole documents' first questions until it has
+    # `count` (dev and test alternating by document), training takes the rest.
+    sources = list(dict.fromkeys(p.source for p in answers))
+    eval_sources = set(sources[1::2]) if len(sources) > 1 else set()
+    in_eval = [p for p in answers if p.source in eval_sources][: count - count // 5]
+    split_of = {source: ("dev", "test")[i % 2] for i, source in enumerate(sorted(eval_sources))}
+    eval_lines = [_eval_line(p, split_of[p.source]) for p in in_eval]
+    held = declines[: max(count // 5, 2)]
+    eval_lines += [_eval_line(p, ("dev", "test")[i % 2]) for i, p in enumerate(held)]
+    trained = [p for p in answers if p.source not in eval_sources] + declines[len(held) :]
+    sft_lines = [_sft_line(p, config.persona, config.decline_message) for p in trained]
+    kept = 0
+    for path, fresh in ((pack.sft_file, sft_lines), (pack.eval_file, eval_lines)):
+        mine = [line for line in _read_lines(path) if kept_by_a_person(line)]
+        kept += len(mine)
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in [*mine, *fresh])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            atomic_write_bytes(path, text.encode("utf-8"))
+        except OSError as exc:
+            raise AssistantError(f"cannot write {path}: {exc.strerror}") from None
+    return DraftReport(pack.name, len(sft_lines), len(eval_lines), kept, skipped)

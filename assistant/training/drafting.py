@@ -1,0 +1,241 @@
+"""Drafting a pack's training and evaluation lines from its own documents (issue [6/7]), so a
+folder of manuals becomes an expert without a hand-written line.
+
+Rules, not a model: a model small enough to run here writes questions that its own answers
+then flatter. Each document's sections give questions a user would ask (the heading as a
+question, "What is X?" for a definition, the steps under a task heading, a warning), answered
+with the section's own sentences and citing them; each line's `facts` are spans copied verbatim
+from its answer (figures with units, `code`, names, else a run of content words). Off-topic
+and near-topic questions the documents do not cover are answered with a decline. Every line is
+marked `"origin": "drafted"` with a hash of what was drafted, so a person can review it and a
+later draft keeps any line a person wrote or edited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from assistant.knowledge.loaders import LoadedDocument
+from assistant.text import sentences
+
+ORIGIN = "drafted"
+MIN_WORDS = 6
+MAX_ANSWER_WORDS = 80
+FACTS_PER_LINE = 3
+
+# a figure, not part of a dotted version ("v16.7.0") or a longer number
+_FIGURE = re.compile(
+    r"(?<![\w.])\d+(?:[.,]\d+)?(?![.\d])(?:\s?(?:%|°C|°F|mm|cm|km|kg|ms|min|minutes?|hours?|days?|weeks?|"
+    r"months?|years?|seconds?|[KMGT]i?B|m|g|s|h)\b)?"
+)
+_CODE = re.compile(r"`([^`\n]{2,60})`")
+_NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][\w-]+(?: [A-Z][\w-]+)+")
+_DEFINITION = re.compile(
+    r"^(?P<term>[A-Z][\w'/-]*(?: [\w'/-]+){0,5}?),? (?:is|are|means|refers to) (?:an?|the|one) "
+)
+_WARNING = re.compile(r"^\W*(?:warning|caution|important|never|do not|don't|avoid)\b", re.I)
+_STEP = re.compile(r"^\s*1[.)]\s", re.M)
+_STOP = frozenset(
+    ("a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "at", "by", "from")
+    + ("is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those")
+    + ("as", "so", "than", "then", "if", "you", "your", "can", "will", "should", "may", "must")
+    + ("not", "no")
+)
+_DETERMINERS = frozenset(("the", "a", "an", "your", "my", "this", "these", "its", "their"))
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+OFF_TOPIC = (
+    "What is the capital of Australia?",
+    "Can you recommend a good pizza recipe?",
+    "Who won the football World Cup in 2014?",
+    "What will the weather be like tomorrow?",
+    "How do I knit a scarf?",
+    "What is a good name for a goldfish?",
+    "How far is the Moon from the Earth?",
+    "Which programming language should I learn first?",
+)
+# Near the documents' topic but not in them: asked of the pack's title, kept only when none of
+# the words that would answer it occurs anywhere in the documents.
+NEAR_TOPIC = (
+    ("How much does {title} cost?", ("price", "cost", "costs", "$", "€", "£")),
+    ("Who wrote {title}, and when?", ("author", "written by", "wrote")),
+    ("Is there a phone number for {title} support?", ("phone", "telephone", "call us")),
+)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A drafted question with its answer from one document."""
+
+    question: str
+    answer: str
+    source: str  # the document's path in the pack, e.g. docs/guide.md
+    facts: tuple[str, ...]
+    kind: str  # heading, definition, steps, warning, off_topic, near_topic
+
+    @property
+    def declines(self) -> bool:
+        return self.kind in ("off_topic", "near_topic")
+
+
+@dataclass
+class Drafted:
+    """What a draft wrote: the pairs of each kind, and the documents that gave none."""
+
+    pairs: list[Pair] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _cut(text: str) -> str:
+    """The answer: whole sentences, at most MAX_ANSWER_WORDS words (at least one sentence)."""
+    kept: list[str] = []
+    for sentence in sentences(text):
+        if kept and len(" ".join([*kept, sentence]).split()) > MAX_ANSWER_WORDS:
+            break
+        kept.append(sentence)
+    return " ".join(kept)
+
+
+def facts_of(answer: str) -> tuple[str, ...]:
+    """Up to FACTS_PER_LINE spans copied from the answer: figures (with their unit, or of two
+    digits or more), `code`, names, else a run of three content words."""
+    spans = [m.group(0).strip() for m in _FIGURE.finditer(answer)]
+    spans = [s for s in spans if not s.isdigit() or len(s) >= 2]
+    spans += [m.group(1).strip() for m in _CODE.finditer(answer)]
+    spans += [m.group(0) for m in _NAME.finditer(answer)]
+    found = list(dict.fromkeys(s for s in spans if s))
+    if len(found) < FACTS_PER_LINE:
+        words = re.findall(r"[A-Za-z][\w'-]+", answer)
+        for i in range(len(words) - 2):
+            run = words[i : i + 3]
+            span = " ".join(run)
+            if not any(w.lower() in _STOP for w in run) and span in answer and span not in found:
+                found.append(span)
+                break
+    return tuple(found[:FACTS_PER_LINE])
+
+
+def _base_verb(word: str) -> str:
+    """'Installing' -> 'install', 'Creating' -> 'create', 'Running' -> 'run' (near enough for a
+    drafted question a person reviews)."""
+    stem = word[:-3].lower()
+    if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] in "bgmnprt":
+        return stem[:-1]
+    if stem.endswith(("at", "iz", "us", "ur", "ag", "iv", "ov", "cal", "ar", "ut", "od")):
+        return stem + "e"
+    return stem
+
+
+def heading_question(heading: str, title: str) -> str:
+    """A question a user would ask for a section, from its heading."""
+    heading = heading.strip().rstrip(":.")
+    if heading.endswith("?"):
+        return heading
+    words = heading.split()
+    if heading.lower().startswith("how to "):
+        return f"How do I {heading[7:]}?"
+    # "Installing Syncthing", "Filling the kettle", "Descaling" are tasks; "Browning control"
+    # is a thing: a gerund counts when it stands alone or is followed by its object
+    task = len(words) == 1 or (
+        len(words) > 1 and (words[1].lower() in _DETERMINERS or words[1][:1].isupper())
+    )
+    if words and words[0].lower().endswith("ing") and len(words[0]) > 5 and task:
+        rest = " ".join(words[1:])
+        return f"How do I {_base_verb(words[0])}{' ' + rest if rest else ''}?"
+    topic = heading if heading[:2].isupper() else heading[:1].lower() + heading[1:]
+    where = f" in {title}" if len(words) <= 2 and title.lower() not in heading.lower() else ""
+    return f"What should I know about {topic}{where}?"
+
+
+def _section_pairs(path: str, document: LoadedDocument) -> list[Pair]:
+    pairs: list[Pair] = []
+    for section in document.sections:
+        body = _COMMENT.sub("", document.text[section.start : section.end])
+        lines = [line for line in body.splitlines() if not line.lstrip().startswith("#")]
+        text = "\n".join(lines).strip()
+        if len(text.split()) < MIN_WORDS:
+            continue
+        heading = section.title or document.title
+        if _STEP.search(text):
+            steps = "\n".join(line for line in lines if re.match(r"^\s*\d+[.)]\s", line))
+            answer = steps if len(steps.split()) <= MAX_ANSWER_WORDS * 2 else _cut(steps)
+            question = heading_question(heading, document.title)
+            if not question.startswith("How do I"):
+                question = f"What are the steps for {heading.strip().rstrip(':.')}?"
+            pairs.append(Pair(question, answer, path, facts_of(answer), "steps"))
+            continue
+        flat = " ".join(text.split())
+        said = sentences(flat)
+        opening = _cut(flat)
+        if len(opening.split()) >= MIN_WORDS:
+            question = heading_question(heading, document.title)
+            pairs.append(Pair(question, opening, path, facts_of(opening), "heading"))
+        for sentence in said:
+            if len(sentence.split()) < MIN_WORDS:
+                continue
+            if match := _DEFINITION.match(sentence):
+                term = match.group("term")
+                term = term if term[:2].isupper() or " " not in term else term[0].lower() + term[1:]
+                pairs.append(
+                    Pair(f"What is {term}?", sentence, path, facts_of(sentence), "definition")
+                )
+            elif _WARNING.match(sentence):
+                topic = heading.strip().rstrip(":.")
+                question = f"What should I be careful about with {topic}?"
+                pairs.append(Pair(question, sentence, path, facts_of(sentence), "warning"))
+    return pairs
+
+
+def _declines(titles: Sequence[str], corpus: str, count: int) -> list[Pair]:
+    lowered = corpus.lower()
+    pairs = [Pair(q, "", "", (), "off_topic") for q in OFF_TOPIC[: max(count, 1)]]
+    for title in titles[:2]:
+        for template, answering in NEAR_TOPIC:
+            if not any(word in lowered for word in answering):
+                pairs.append(Pair(template.format(title=title), "", "", (), "near_topic"))
+    return pairs
+
+
+def draft_pairs(documents: Iterable[tuple[str, LoadedDocument]], declines: int = 6) -> Drafted:
+    """Every pair the rules find, documents taken in turn (a draft spreads over all of them),
+    questions deduplicated, then the declines."""
+    drafted = Drafted()
+    per_document: list[list[Pair]] = []
+    titles, corpus = [], []
+    for path, document in documents:
+        pairs = [p for p in _section_pairs(path, document) if p.facts]
+        if not pairs:
+            drafted.skipped.append(path)
+            continue
+        per_document.append(pairs)
+        titles.append(document.title)
+        corpus.append(document.text)
+    seen: set[str] = set()
+    for turn in range(max((len(p) for p in per_document), default=0)):
+        for pairs in per_document:
+            if turn < len(pairs) and (key := pairs[turn].question.lower()) not in seen:
+                seen.add(key)
+                drafted.pairs.append(pairs[turn])
+    drafted.pairs += _declines(titles, "\n".join(corpus), declines)
+    return drafted
+
+
+def draft_hash(line: dict) -> str:
+    """A hash of a drafted line's content (without origin and hash): a line whose content no
+    longer matches was edited by a person and is kept."""
+    content = {k: v for k, v in line.items() if k not in ("origin", "draft")}
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def stamped(line: dict) -> dict:
+    return {**line, "origin": ORIGIN, "draft": draft_hash(line)}
+
+
+def kept_by_a_person(line: dict) -> bool:
+    """A line a person wrote (no drafted origin) or edited (its content changed since)."""
+    return line.get("origin") != ORIGIN or line.get("draft") != draft_hash(line)

@@ -1,0 +1,105 @@
+"""`assistant pack draft`: training and eval lines drafted from a folder of documents
+(tests/fixtures/draft: two small manuals and a note with no sentence). Pure text rules, no
+model: every drafted fact is copied from its source, every line validates, a second draft
+keeps the lines a person wrote or edited, and a pack with nothing to draft from is exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.cli import cli
+from assistant.errors import AssistantError
+from assistant.knowledge.loaders import load_document
+from assistant.packs.scaffold import create_pack
+from assistant.packs.validation import validate_pack
+from assistant.training.draft_pack import draft_pack
+
+FIXTURE = Path(__file__).parent / "fixtures" / "draft"
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(text) for text in path.read_text("utf-8").splitlines() if text.strip()]
+
+
+@pytest.fixture
+def pack(tmp_path: Path):
+    return create_pack("appliances", parent=tmp_path / "domains", from_dir=FIXTURE).pack
+
+
+def test_every_drafted_fact_is_in_its_source_and_every_line_validates(pack) -> None:
+    report = draft_pack(pack, count=10)
+    assert report.sft_drafted >= 4 and report.eval_drafted >= 4
+    assert any("empty-notes.txt" in path for path, _ in report.skipped)
+    drafted = [*lines(pack.sft_file), *lines(pack.eval_file)]
+    drafted = [line for line in drafted if line.get("origin") == "drafted"]
+    for line in drafted:
+        if line.get("source"):
+            text = load_document(pack.root / line["source"]).text
+            flat = " ".join(text.split())
+            assert line["facts"], line
+            assert all(" ".join(fact.split()) in flat for fact in line["facts"]), line
+    problems = [p for p in validate_pack(pack) if p.file.endswith(("train.jsonl", "qa.jsonl"))]
+    assert problems == []
+    evals = lines(pack.eval_file)
+    assert {line["split"] for line in evals if line.get("origin") == "drafted"} == {"dev", "test"}
+    assert any(line.get("out_of_scope") for line in evals)
+    # eval questions come from documents training never sees
+    trained = {line.get("source") for line in lines(pack.sft_file) if line.get("origin")}
+    asked = {line.get("source") for line in evals if line.get("source") and line.get("origin")}
+    assert asked and not asked & trained
+    questions = [line["question"] for line in evals]
+    assert len(questions) == len(set(questions))
+
+
+def test_a_second_draft_keeps_what_a_person_wrote_or_edited(pack) -> None:
+    draft_pack(pack, count=10)
+    evals = lines(pack.eval_file)
+    edited = next(line for line in evals if line.get("origin") == "drafted" and line.get("facts"))
+    edited["question"] = "My own better wording of this question?"
+    mine = {"question": "Written by hand?", "source": edited["source"], "facts": ["kettle"]}
+    others = [line for line in evals if line is not edited]
+    pack.eval_file.write_text(
+        "".join(json.dumps(line) + "\n" for line in [edited, mine, *others]), "utf-8"
+    )
+    report = draft_pack(pack, count=10)
+    again = lines(pack.eval_file)
+    assert report.kept >= 2
+    assert edited in again and mine in again
+    assert len([line for line in again if line["question"] == edited["question"]]) == 1
+
+
+def test_nothing_to_draft_from_is_one_line_exit_2(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "binary.txt").write_bytes(b"\x00\x01\x02" * 10)
+    pack = create_pack("nothing", parent=tmp_path / "domains", from_dir=empty).pack
+    for path in pack.docs_dir.iterdir():
+        path.unlink()
+    (pack.docs_dir / "binary.txt").write_bytes(b"\x00\x01\x02" * 10)
+    sft_before = pack.sft_file.read_bytes()
+    with pytest.raises(AssistantError, match="no document to draft from"):
+        draft_pack(pack)
+    assert pack.sft_file.read_bytes() == sft_before  # nothing half-written
+    result = CliRunner().invoke(cli, ["pack", "draft", str(pack.root)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("heading", "question"),
+    [
+        ("Installing Syncthing", "How do I install Syncthing?"),
+        ("Filling the kettle", "How do I fill the kettle?"),
+        ("Descaling", "How do I descale?"),
+        ("Browning control", "What should I know about browning control in Toaster?"),
+        ("Why is it slow?", "Why is it slow?"),
+        ("How to reset the clock", "How do I reset the clock?"),
+    ],
+)
+def test_a_heading_becomes_the_question_a_user_would_ask(heading: str, question: str) -> None:
+    from assistant.training.drafting import heading_question
+
+    assert heading_question(heading, "Toaster") == question

@@ -214,6 +214,18 @@ def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
     return f"indexed: {report.summary()}, {report.chunks_total} chunks"
 
 
+def _draft_new_pack(domain: DomainPack) -> str:
+    """Draft the new pack's lines from its documents; say what happened (a folder with nothing
+    to draft from keeps the scaffold's example lines, and says why)."""
+    from assistant.training.draft_pack import draft_pack
+
+    try:
+        report = draft_pack(domain)
+    except AssistantError as exc:
+        return f"nothing drafted ({exc})"
+    return f"drafted {report.sft_drafted} training and {report.eval_drafted} eval lines"
+
+
 @pack.command()
 @click.argument("name")
 @click.option(
@@ -230,6 +242,12 @@ def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
     help="Create the pack in this folder (e.g. domains/) instead of the user packs folder.",
 )
 @click.option("--no-index", is_flag=True, help="Do not index the documents now.")
+@click.option(
+    "--no-draft",
+    is_flag=True,
+    help="With --from: do not draft training and eval lines from the documents"
+    " (`assistant pack draft` does it later).",
+)
 @JSON_OPTION
 @pass_context
 def new(
@@ -239,14 +257,17 @@ def new(
     title: str | None,
     parent: Path | None,
     no_index: bool,
+    no_draft: bool,
     as_json: bool,
 ) -> None:
-    """Create pack NAME: a commented pack.toml, docs/, example training and eval lines."""
+    """Create pack NAME: a commented pack.toml, docs/, example training and eval lines; with
+    --from, the folder's documents, indexed, and training and eval lines drafted from them."""
     from assistant.packs.scaffold import create_pack
 
     created = create_pack(name, parent=parent, title=title, from_dir=from_dir)
     domain = created.pack
     indexing = "indexing skipped (--no-index)" if no_index else _index_new_pack(domain, ctx)
+    drafting = "drafting skipped" if no_draft or from_dir is None else _draft_new_pack(domain)
     if as_json:
         _echo_json(
             {
@@ -254,11 +275,12 @@ def new(
                 "path": str(domain.root),
                 "documents": [str(p) for p in created.documents],
                 "indexing": indexing,
+                "drafting": drafting,
             }
         )
         return
     click.echo(f"Created pack {domain.name!r} in {domain.root}")
-    click.echo(f"  copied {len(created.documents)} document(s); {indexing}")
+    click.echo(f"  copied {len(created.documents)} document(s); {indexing}; {drafting}")
     click.echo("Next: edit pack.toml, docs/, sft/train.jsonl and eval/qa.jsonl, then run")
     where = domain.name if parent is None else _shown(domain.root)
     click.echo(f"  assistant pack validate {where}")

@@ -130,9 +130,13 @@ def _base_verb(word: str) -> str:
     return stem
 
 
+_NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.)\s+")
+_PRONOUN = re.compile(r"^(?:it|its|this|that|these|those|they|there|here|he|she|we)\b", re.I)
+
+
 def heading_question(heading: str, title: str) -> str:
     """A question a user would ask for a section, from its heading."""
-    heading = heading.strip().rstrip(":.")
+    heading = _NUMBERING.sub("", heading.strip()).rstrip(":.")
     if heading.endswith("?"):
         return heading
     words = heading.split()
@@ -165,10 +169,13 @@ def _section_pairs(path: str, document: LoadedDocument) -> list[Pair]:
             answer = steps if len(steps.split()) <= MAX_ANSWER_WORDS * 2 else _cut(steps)
             question = heading_question(heading, document.title)
             if not question.startswith("How do I"):
-                question = f"What are the steps for {heading.strip().rstrip(':.')}?"
+                topic = _NUMBERING.sub("", heading.strip()).rstrip(":.")
+                question = f"What are the steps for {topic}?"
             pairs.append(Pair(question, answer, path, facts_of(answer), "steps"))
             continue
         flat = " ".join(text.split())
+        if "Table of Contents" in flat[:200] or "Copyright ©" in flat[:200]:
+            continue  # a title page: its opening is front matter, not an answer
         said = sentences(flat)
         opening = _cut(flat)
         if len(opening.split()) >= MIN_WORDS:
@@ -177,14 +184,14 @@ def _section_pairs(path: str, document: LoadedDocument) -> list[Pair]:
         for sentence in said:
             if len(sentence.split()) < MIN_WORDS:
                 continue
-            if match := _DEFINITION.match(sentence):
+            if (match := _DEFINITION.match(sentence)) and not _PRONOUN.match(sentence):
                 term = match.group("term")
                 term = term if term[:2].isupper() or " " not in term else term[0].lower() + term[1:]
                 pairs.append(
                     Pair(f"What is {term}?", sentence, path, facts_of(sentence), "definition")
                 )
             elif _WARNING.match(sentence):
-                topic = heading.strip().rstrip(":.")
+                topic = _NUMBERING.sub("", heading.strip()).rstrip(":.")
                 question = f"What should I be careful about with {topic}?"
                 pairs.append(Pair(question, sentence, path, facts_of(sentence), "warning"))
     return pairs

@@ -46,6 +46,8 @@ _STOP = frozenset(
     + ("not", "no")
 )
 _DETERMINERS = frozenset(("the", "a", "an", "your", "my", "this", "these", "its", "their"))
+# a heading's underline in text formats ("-----", "~~~~", escaped "\\~\\~" after conversion)
+_UNDERLINE = re.compile(r"(?:\\?[-=~^*#`+])+")
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 OFF_TOPIC = (
@@ -104,7 +106,7 @@ def facts_of(answer: str) -> tuple[str, ...]:
     """Up to FACTS_PER_LINE spans copied from the answer: figures (with their unit, or of two
     digits or more), `code`, names, else a run of three content words."""
     spans = [m.group(0).strip() for m in _FIGURE.finditer(answer)]
-    spans = [s for s in spans if not s.isdigit() or len(s) >= 2]
+    spans = [s for s in spans if not s.isdigit()]  # a bare "11" says nothing on its own
     spans += [m.group(1).strip() for m in _CODE.finditer(answer)]
     spans += [m.group(0) for m in _NAME.finditer(answer)]
     found = list(dict.fromkeys(s for s in spans if s))
@@ -151,7 +153,8 @@ def heading_question(heading: str, title: str) -> str:
         rest = " ".join(words[1:])
         return f"How do I {_base_verb(words[0])}{' ' + rest if rest else ''}?"
     topic = heading if heading[:2].isupper() else heading[:1].lower() + heading[1:]
-    where = f" in {title}" if len(words) <= 2 and title.lower() not in heading.lower() else ""
+    related = title.lower() in heading.lower() or heading.lower() in title.lower()
+    where = f" in {title}" if len(words) <= 2 and not related else ""
     return f"What should I know about {topic}{where}?"
 
 
@@ -159,7 +162,11 @@ def _section_pairs(path: str, document: LoadedDocument) -> list[Pair]:
     pairs: list[Pair] = []
     for section in document.sections:
         body = _COMMENT.sub("", document.text[section.start : section.end])
-        lines = [line for line in body.splitlines() if not line.lstrip().startswith("#")]
+        lines = [
+            line
+            for line in body.splitlines()
+            if not line.lstrip().startswith("#") and not _UNDERLINE.fullmatch(line.strip())
+        ]
         text = "\n".join(lines).strip()
         if len(text.split()) < MIN_WORDS:
             continue

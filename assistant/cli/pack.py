@@ -281,8 +281,12 @@ def new(
         return
     click.echo(f"Created pack {domain.name!r} in {domain.root}")
     click.echo(f"  copied {len(created.documents)} document(s); {indexing}; {drafting}")
-    click.echo("Next: edit pack.toml, docs/, sft/train.jsonl and eval/qa.jsonl, then run")
     where = domain.name if parent is None else _shown(domain.root)
+    if drafting.startswith("drafted"):
+        click.echo('Next: review the lines marked "origin": "drafted" and pack.toml, then run')
+        click.echo(f"  assistant train {where} && assistant eval {where}")
+        return
+    click.echo("Next: edit pack.toml, docs/, sft/train.jsonl and eval/qa.jsonl, then run")
     click.echo(f"  assistant pack validate {where}")
 
 

@@ -193,3 +193,15 @@ def test_a_sentence_stitched_from_two_places_is_not_supported():
     assert not stitched.supported and "spread over the passages" in stitched.reason
     said = check_sentence("Oily rags are laid flat outdoors, away from heat [2].", passages, "")
     assert said.supported
+
+
+@pytest.mark.parametrize(
+    "reply", ["Zebras sing opera in Paris. [1] [2]", "Zebras sing opera in Paris.\n\n[1] [2]"]
+)
+def test_citations_left_after_a_dropped_sentence_are_dropped_with_it(reply: str) -> None:
+    """A strict answer of a drafted pack showed nothing but "[1] [2]": the citations after a
+    left-out sentence had been checked as a sentence of their own, with nothing to doubt."""
+    claims = ClaimFilter(PASSAGES, Q, "strict")
+    assert "".join(claims.run(_stream(reply))).strip() == ""
+    kept = ClaimFilter(PASSAGES, Q, "off")
+    assert "[2]" in "".join(kept.run(_stream(reply)))

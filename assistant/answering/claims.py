@@ -263,6 +263,12 @@ class ClaimFilter:
         )
 
     def _emit(self, gap: str, sentence: str) -> Iterator[str]:
+        if not CITATION.sub("", sentence).strip(" .,;:()[]"):
+            # citations alone ("[1] [2]" after a full stop): they belong to the sentence
+            # before, shown with it or left out with it (a strict answer showed bare "[1] [2]")
+            if self.claims and (self.claims[-1].supported or self.mode != "strict"):
+                yield gap + sentence
+            return
         rule = self._refers(sentence)
         if rule and self.rule_said:
             # said once is enough: a small model caught in a loop repeated it six times

@@ -103,3 +103,22 @@ def test_a_heading_becomes_the_question_a_user_would_ask(heading: str, question:
     from assistant.training.drafting import heading_question
 
     assert heading_question(heading, "Toaster") == question
+
+
+@pytest.mark.parametrize(
+    ("term", "defined"),
+    [
+        ("The crumb tray", "the crumb tray"),
+        ("Memcheck", "Memcheck"),
+        ("DHAT", "DHAT"),
+        ("The information", None),
+        ("In that sense it", None),
+        ("Note that inferior function calls", None),
+    ],
+)
+def test_only_a_named_thing_makes_a_what_is_question(term: str, defined: str | None) -> None:
+    """Read on a manual I did not write: "What is in that sense it?" and "What is the
+    information?" were drafted from sentences that define nothing."""
+    from assistant.training.drafting import defined_term
+
+    assert defined_term(term) == defined

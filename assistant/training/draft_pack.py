@@ -106,10 +106,17 @@ def draft_pack(pack: DomainPack, count: int = EVAL_COUNT) -> DraftReport:
             " sentences under headings (or paragraphs of six words or more)"
         )
     declines = [p for p in drafted.pairs if p.declines]
-    # Documents in turn: the eval takes whole documents' first questions until it has
-    # `count` (dev and test alternating by document), training takes the rest.
+    # Whole documents go to the eval, every other one in turn, until it holds `count`
+    # questions or a third of them (training keeps the rest); dev and test alternate by
+    # document.
     sources = list(dict.fromkeys(p.source for p in answers))
-    eval_sources = set(sources[1::2]) if len(sources) > 1 else set()
+    per_source = {s: sum(p.source == s for p in answers) for s in sources}
+    wanted = min(count - count // 5, max(len(answers) // 3, 2))
+    eval_sources: set[str] = set()
+    for source in [*sources[1::2], *sources[0::2]][: max(len(sources) - 1, 0)]:
+        if sum(per_source[s] for s in eval_sources) >= wanted:
+            break
+        eval_sources.add(source)
     in_eval = [p for p in answers if p.source in eval_sources][: count - count // 5]
     split_of = {source: ("dev", "test")[i % 2] for i, source in enumerate(sorted(eval_sources))}
     eval_lines = [_eval_line(p, split_of[p.source]) for p in in_eval]

@@ -133,7 +133,30 @@ def _base_verb(word: str) -> str:
 
 
 _NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.)\s+")
-_PRONOUN = re.compile(r"^(?:it|its|this|that|these|those|they|there|here|he|she|we)\b", re.I)
+_PRONOUN = re.compile(
+    r"^(?:it|its|this|that|these|those|they|there|here|he|she|we|if|when|where|what|which"
+    r"|who|how|why|all|each|every|some|many|most|one|both|such|other|another)\b",
+    re.I,
+)
+
+
+_NOT_A_TERM = frozenset(
+    ("in", "on", "at", "by", "for", "from", "with", "of", "to", "as", "note", "see", "also")
+    + ("then", "thus", "however", "that", "these", "those", "this", "it", "its", "which", "who")
+)
+
+
+def defined_term(term: str) -> str | None:
+    """The term a definition sentence defines, if it names a thing ("The crumb tray",
+    "Memcheck", "DHAT"), else None ("The information", "In that sense it", "Note that ...")."""
+    words = term.split()
+    if words and words[0].lower() in ("the", "a", "an"):
+        words = words[1:]
+    if not words or any(w.lower() in _NOT_A_TERM for w in words):
+        return None
+    if len(words) == 1 and not (words[0][:1].isupper() or re.search(r"[\d_]", words[0])):
+        return None
+    return term if term[:2].isupper() or " " not in term else term[0].lower() + term[1:]
 
 
 def heading_question(heading: str, title: str) -> str:
@@ -153,7 +176,8 @@ def heading_question(heading: str, title: str) -> str:
         rest = " ".join(words[1:])
         return f"How do I {_base_verb(words[0])}{' ' + rest if rest else ''}?"
     topic = heading if heading[:2].isupper() else heading[:1].lower() + heading[1:]
-    related = title.lower() in heading.lower() or heading.lower() in title.lower()
+    bare_title = _NUMBERING.sub("", title.strip()).lower()
+    related = bare_title in heading.lower() or heading.lower() in bare_title
     where = f" in {title}" if len(words) <= 2 and not related else ""
     return f"What should I know about {topic}{where}?"
 
@@ -171,13 +195,12 @@ def _section_pairs(path: str, document: LoadedDocument) -> list[Pair]:
         if len(text.split()) < MIN_WORDS:
             continue
         heading = section.title or document.title
-        if _STEP.search(text):
+        question = heading_question(heading, document.title)
+        # numbered steps answer a task ("How do I descale?"); other numbered lists (clauses,
+        # notes) are read as prose
+        if _STEP.search(text) and question.startswith("How do I"):
             steps = "\n".join(line for line in lines if re.match(r"^\s*\d+[.)]\s", line))
             answer = steps if len(steps.split()) <= MAX_ANSWER_WORDS * 2 else _cut(steps)
-            question = heading_question(heading, document.title)
-            if not question.startswith("How do I"):
-                topic = _NUMBERING.sub("", heading.strip()).rstrip(":.")
-                question = f"What are the steps for {topic}?"
             pairs.append(Pair(question, answer, path, facts_of(answer), "steps"))
             continue
         flat = " ".join(text.split())
@@ -186,14 +209,13 @@ def _section_pairs(path: str, document: LoadedDocument) -> list[Pair]:
         said = sentences(flat)
         opening = _cut(flat)
         if len(opening.split()) >= MIN_WORDS:
-            question = heading_question(heading, document.title)
             pairs.append(Pair(question, opening, path, facts_of(opening), "heading"))
         for sentence in said:
             if len(sentence.split()) < MIN_WORDS:
                 continue
-            if (match := _DEFINITION.match(sentence)) and not _PRONOUN.match(sentence):
-                term = match.group("term")
-                term = term if term[:2].isupper() or " " not in term else term[0].lower() + term[1:]
+            match = _DEFINITION.match(sentence)
+            term = defined_term(match.group("term")) if match else None
+            if term and not _PRONOUN.match(sentence):
                 pairs.append(
                     Pair(f"What is {term}?", sentence, path, facts_of(sentence), "definition")
                 )

@@ -36,7 +36,8 @@ def _pack_with_docs(tmp_path: Path) -> None:
 def _small_pack(tmp_path: Path) -> None:
     """A new user pack `json-small`: the fixture documents, indexed, and the two example
     training lines (so `train --dry-run` retrieves for two lines, not a shipped pack's hundreds)."""
-    assert _invoke("pack", "new", "json-small", "--from", str(FIXTURES)).exit_code == 0
+    new = ("pack", "new", "json-small", "--from", str(FIXTURES), "--no-draft")
+    assert _invoke(*new).exit_code == 0
 
 
 def _archive(tmp_path: Path) -> None:
@@ -63,6 +64,7 @@ COMMANDS = {
     "pack show": ["pack", "show", "penguin-wood", "--json"],
     "pack validate": ["pack", "validate", "penguin-wood", "--json"],
     "pack new": ["pack", "new", "json-new", "--from", "{fixtures}", "--json"],
+    "pack draft": ["pack", "draft", "json-small", "--count", "4", "--json"],
     "pack export": ["pack", "export", "penguin-wood", "-o", "{tmp}/p.tar.gz", "--json"],
     "pack import": ["pack", "import", "{tmp}/share.tar.gz", "--json"],
     "pack gguf-adapter": ["pack", "gguf-adapter", "support", "-o", "{tmp}/s.gguf", "--json"],
@@ -73,6 +75,7 @@ PREPARE = {
     "index remove": _indexed_pack,
     "index rebuild": _pack_with_docs,
     "pack import": _archive,
+    "pack draft": _small_pack,
     "train": _small_pack,
 }
 

@@ -122,3 +122,20 @@ def test_only_a_named_thing_makes_a_what_is_question(term: str, defined: str | N
     from assistant.training.drafting import defined_term
 
     assert defined_term(term) == defined
+
+
+def test_the_placeholder_description_and_scope_are_drafted_and_a_person_s_kept(pack) -> None:
+    """Routing compares a question with the description: the scaffold's placeholder names
+    nothing. A draft names the documents; a description a person wrote stays."""
+    from assistant.packs.format import load_pack_config
+    from assistant.packs.scaffold import DEFAULT_SCOPE, DESCRIPTION_TAIL
+
+    assert DESCRIPTION_TAIL in pack.pack_toml.read_text("utf-8")
+    draft_pack(pack, count=10)
+    config = load_pack_config(pack)
+    assert "Kettle manual" in config.description and "Toaster guide" in config.description
+    assert "Kettle manual" in config.scope and DEFAULT_SCOPE not in config.scope
+    text = pack.pack_toml.read_text("utf-8").replace("Kettle manual", "My own words on kettles")
+    pack.pack_toml.write_text(text, "utf-8")
+    draft_pack(pack, count=10)
+    assert "My own words on kettles" in load_pack_config(pack).description

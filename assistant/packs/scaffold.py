@@ -22,18 +22,25 @@ DOCUMENT_SUFFIXES = frozenset(
 WELCOME_DOC = "docs/welcome.md"
 WELCOME_FACT = "answers questions from the documents in its docs folder"
 
+# The scaffold's placeholder description and scope: `assistant pack draft` replaces them with
+# ones drafted from the documents, and leaves alone any a person has written.
+DESCRIPTION_TAIL = """a domain pack created with `assistant pack new`.
+Say in one paragraph what it knows; the router uses this text to pick the pack for a question."""
+DEFAULT_SCOPE = (
+    "What the pack covers: the documents in docs/. What it does not cover: anything else."
+)
+
 PACK_TOML = '''\
 # Domain pack settings. `assistant pack validate {name}` checks this file and the whole pack.
 # The keys at the top are required; every [section] below is optional and shows its defaults.
 
 name = {name_json}                      # must equal the folder name
 title = {title_json}
-description = """{title}: a domain pack created with `assistant pack new`.
-Say in one paragraph what it knows; the router uses this text to pick the pack for a question."""
+description = """{title}: {description_tail}"""
 persona = """You are a careful assistant for {title}. Answer only from the numbered passages
 you are given, cite each fact with its passage number like [1], keep answers short, and say
 plainly when the passages do not hold the answer."""
-scope = """What the pack covers: the documents in docs/. What it does not cover: anything else."""
+scope = """{default_scope}"""
 decline_message = """Sorry, that is outside what I can help with here: \
 I only answer from the {title} documents."""
 answer_mode = "generate"                # generate | extractive | hybrid
@@ -214,6 +221,8 @@ def create_pack(
             title=json.dumps(title, ensure_ascii=False)[1:-1],  # escaped for a TOML string
             name_json=json.dumps(name),
             title_json=json.dumps(title, ensure_ascii=False),
+            description_tail=DESCRIPTION_TAIL,
+            default_scope=DEFAULT_SCOPE,
         )
         (root / "pack.toml").write_text(toml_text, "utf-8")
         (root / WELCOME_DOC).write_text(WELCOME_TEXT.format(**fields), "utf-8")

@@ -15,6 +15,7 @@ from assistant.knowledge.loaders import SkipFile, load_document
 from assistant.knowledge.walk import expand
 from assistant.packs.format import load_pack_config
 from assistant.packs.locate import DomainPack
+from assistant.packs.scaffold import DEFAULT_SCOPE, DESCRIPTION_TAIL
 from assistant.runtime.processors import NOT_COVERED
 from assistant.training.drafting import Pair, draft_pairs, kept_by_a_person, stamped
 
@@ -88,6 +89,32 @@ def _sft_line(pair: Pair, persona: str, decline: str) -> dict:
     return stamped(line)
 
 
+def _toml_text(text: str) -> str:
+    """Safe inside a TOML \"\"\"basic string\"\"\" (no backslash, no triple quote)."""
+    return " ".join(text.replace("\\", "/").replace('"', "'").split())
+
+
+def _draft_description(pack: DomainPack, titles: list[str]) -> bool:
+    """Replace the scaffold's placeholder description and scope in pack.toml with ones naming
+    what the documents cover (routing compares a question with the description); a text a
+    person wrote is left alone. Whether pack.toml changed."""
+    text = pack.pack_toml.read_text("utf-8")
+    covered = _toml_text(", ".join(dict.fromkeys(titles)))
+    if len(covered) > 600:
+        covered = covered[:600].rsplit(",", 1)[0] + ", and more"
+    changed = text.replace(
+        DESCRIPTION_TAIL, f"answers from its {len(titles)} documents: {covered}."
+    ).replace(
+        DEFAULT_SCOPE,
+        f"What the pack covers: {covered}. What it does not cover: anything the documents"
+        " do not say.",
+    )
+    if changed == text:
+        return False
+    atomic_write_bytes(pack.pack_toml, changed.encode("utf-8"))
+    return True
+
+
 def draft_pack(pack: DomainPack, count: int = EVAL_COUNT) -> DraftReport:
     """Draft the pack's training and eval lines; keep every line a person wrote or edited."""
     if count < 2:
@@ -134,4 +161,5 @@ def draft_pack(pack: DomainPack, count: int = EVAL_COUNT) -> DraftReport:
             atomic_write_bytes(path, text.encode("utf-8"))
         except OSError as exc:
             raise AssistantError(f"cannot write {path}: {exc.strerror}") from None
+    _draft_description(pack, [document.title for _, document in documents])
     return DraftReport(pack.name, len(sft_lines), len(eval_lines), kept, skipped)

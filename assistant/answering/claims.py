@@ -95,6 +95,18 @@ class Support:
             for p in passages
             for candidate in sentences(p.text)
         ]
+        # each passage sentence's words with its neighbours' in the same passage ("one
+        # place"), built once per answer rather than once per sentence checked
+        places = self.passage_sentences
+
+        def neighbours(i: int) -> list[set[str]]:
+            return [
+                places[j][2]
+                for j in (i - 1, i + 1)
+                if 0 <= j < len(places) and places[j][0] == places[i][0]
+            ]
+
+        self.places = [words.union(*neighbours(i)) for i, (_, _, words) in enumerate(places)]
 
     def check(self, sentence: str) -> Claim:
         text = sentence.strip()
@@ -149,15 +161,7 @@ class Support:
         or empty ("...stands up to 28-36 m at maturity, so there are 23 islands in total", "Risk:
         A stated market or business is one that matches your business") and 1 true paraphrase of
         a date."""
-        best = 0.0
-        places = self.passage_sentences
-        for i, (number, _, words) in enumerate(places):
-            window = set(words)
-            for j in (i - 1, i + 1):
-                if 0 <= j < len(places) and places[j][0] == number:
-                    window |= places[j][2]
-            best = max(best, len(own & window) / len(own))
-        return best
+        return max((len(own & place) / len(own) for place in self.places), default=0.0)
 
     def _best_sentence(self, claim_words: set[str]) -> tuple[int | None, str]:
         """The passage sentence sharing the most content words with the claim, and its

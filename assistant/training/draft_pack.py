@@ -32,18 +32,23 @@ class DraftReport:
     skipped: list[tuple[str, str]]  # (document, why it gave nothing)
 
 
-def _read_lines(path: Path) -> list[dict]:
+def _kept_lines(path: Path) -> list[str]:
+    """The lines of a JSONL file that a new draft keeps, as they are written: every line a
+    person wrote or edited, and any line that is not a JSON object (it is theirs to fix; a
+    draft never loses it). Blank lines and unedited drafted lines go."""
     if not path.is_file():
         return []
-    lines = []
+    kept = []
     for text in path.read_text("utf-8").splitlines():
+        if not text.strip():
+            continue
         try:
             line = json.loads(text)
         except ValueError:
-            continue
-        if isinstance(line, dict):
-            lines.append(line)
-    return lines
+            line = None
+        if not isinstance(line, dict) or kept_by_a_person(line):
+            kept.append(text)
+    return kept
 
 
 def _documents(pack: DomainPack) -> tuple[list[tuple[str, object]], list[tuple[str, str]]]:
@@ -153,9 +158,10 @@ def draft_pack(pack: DomainPack, count: int = EVAL_COUNT) -> DraftReport:
     sft_lines = [_sft_line(p, config.persona, config.decline_message) for p in trained]
     kept = 0
     for path, fresh in ((pack.sft_file, sft_lines), (pack.eval_file, eval_lines)):
-        mine = [line for line in _read_lines(path) if kept_by_a_person(line)]
+        mine = _kept_lines(path)
         kept += len(mine)
-        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in [*mine, *fresh])
+        drafted = [json.dumps(line, ensure_ascii=False) for line in fresh]
+        text = "".join(line + "\n" for line in [*mine, *drafted])
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             atomic_write_bytes(path, text.encode("utf-8"))

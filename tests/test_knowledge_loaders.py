@@ -144,3 +144,13 @@ def test_a_malformed_pdf_is_skipped_as_the_parser_s_failure(tmp_path: Path) -> N
     path.write_bytes(write_pdf(tmp_path / "whole.pdf", ["Glucagon rescue."]).read_bytes()[:400])
     with pytest.raises(SkipFile):
         load_document(path)
+
+
+def test_html_headings_in_docbook_titlepages_become_sections() -> None:
+    # DocBook's HTML (Valgrind's manual) wraps every heading in "titlepage" divs, which
+    # trafilatura dropped as boilerplate: the whole page was one section.
+    doc = load_document(FIXTURES.parent / "docbook" / "memcheck.html")
+    assert section_titles(doc) == ["4. Memcheck", "4.1. Overview", "4.2. Illegal frees"]
+    overview = doc.sections[1]
+    assert "memory error detector" in doc.text[overview.start : overview.end]
+    assert "HEADING" not in doc.text

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,15 +167,49 @@ def load_text(path: Path, data: bytes) -> LoadedDocument:
     return LoadedDocument(text, path.stem, [Section(body_start, len(text))], "text", meta)
 
 
+def _headings_as_paragraphs(html: str, mark: str) -> object:
+    """The page with each <h1>..<h6> turned into a paragraph opening with `mark`, its level and
+    the mark again. trafilatura drops headings it takes for boilerplate: every heading of
+    DocBook's HTML (Valgrind's manual, many distributions' docs), wrapped in "titlepage" divs,
+    was lost, and the page became one section. Returns the parsed tree (trafilatura takes it as
+    it is), or the text when it does not parse."""
+    import lxml.html
+    from lxml.etree import ParserError
+
+    try:
+        root = lxml.html.fromstring(html)
+    except (ParserError, ValueError):
+        return html
+    for heading in root.iter("h1", "h2", "h3", "h4", "h5", "h6"):
+        title = " ".join(heading.text_content().split())
+        level = heading.tag[1]
+        for child in list(heading):
+            heading.remove(child)
+        heading.attrib.clear()
+        heading.tag = "p"
+        heading.text = f"{mark}{level}{mark} {title}" if title else None
+    return root
+
+
 def load_html(path: Path, data: bytes) -> LoadedDocument:
     """Main text only (no scripts, menus or footers), via trafilatura, as Markdown so headings
     become sections."""
     import trafilatura
 
     html, _ = decode_text(data)
+    # a mark no page holds (trafilatura strips private-use characters, so it is letters)
+    mark = f"HEADING{secrets.token_hex(8)}"
     extracted = trafilatura.extract(
-        html, output_format="markdown", include_formatting=True, favor_recall=True
+        _headings_as_paragraphs(html, mark),
+        output_format="markdown",
+        include_formatting=True,
+        favor_recall=True,
     )
+    if extracted:
+        heading = re.compile(f"^{mark}([1-6]){mark} ?", re.MULTILINE)
+        extracted = heading.sub(lambda m: "#" * int(m.group(1)) + " ", extracted)
+        # a heading inside a list item or a table cell stays text
+        extracted = re.sub(f"{mark}[1-6]{mark} ?", "", extracted)
     if not extracted or not extracted.strip():
         raise SkipFile("no main text found in the HTML page")
     _check_length(extracted)

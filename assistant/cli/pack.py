@@ -214,16 +214,43 @@ def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
     return f"indexed: {report.summary()}, {report.chunks_total} chunks"
 
 
-def _draft_new_pack(domain: DomainPack) -> str:
-    """Draft the new pack's lines from its documents; say what happened (a folder with nothing
-    to draft from keeps the scaffold's example lines, and says why)."""
+def _run_draft(domain: DomainPack, ctx: Context, show_progress: bool, **counts: int) -> Any:
+    """`draft_pack` with the pack's built index as its answerability check (none when the
+    pack is not indexed), and a progress bar while questions are checked."""
+    from assistant.cli.index import progress_bar
+    from assistant.knowledge import index_stats, open_index
+    from assistant.packs.format import load_pack_config
     from assistant.training.draft_pack import draft_pack
 
+    search = None
+    if index_stats(domain, ctx.settings):
+        index = open_index(domain, ctx.settings)
+        k = load_pack_config(domain, ctx.settings).retrieval.k
+
+        def search(question: str) -> list[str]:
+            return [hit.text for hit in index.search(question, k=k)]
+
+    with progress_bar(show_progress, "drafting: checking questions") as progress:
+        return draft_pack(domain, search=search, progress=progress, **counts)
+
+
+def _draft_summary(report: Any) -> str:
+    left_out = (
+        f" ({report.unanswerable} eval question(s) left out: retrieval does not find their facts)"
+        if report.unanswerable
+        else ""
+    )
+    return f"drafted {report.sft_drafted} training and {report.eval_drafted} eval lines{left_out}"
+
+
+def _draft_new_pack(domain: DomainPack, ctx: Context, show_progress: bool) -> str:
+    """Draft the new pack's lines from its documents; say what happened (a folder with nothing
+    to draft from keeps the scaffold's example lines, and says why)."""
     try:
-        report = draft_pack(domain)
+        report = _run_draft(domain, ctx, show_progress)
     except AssistantError as exc:
         return f"nothing drafted ({exc})"
-    return f"drafted {report.sft_drafted} training and {report.eval_drafted} eval lines"
+    return _draft_summary(report)
 
 
 @pack.command()
@@ -267,7 +294,11 @@ def new(
     created = create_pack(name, parent=parent, title=title, from_dir=from_dir)
     domain = created.pack
     indexing = "indexing skipped (--no-index)" if no_index else _index_new_pack(domain, ctx)
-    drafting = "drafting skipped" if no_draft or from_dir is None else _draft_new_pack(domain)
+    drafting = (
+        "drafting skipped"
+        if no_draft or from_dir is None
+        else _draft_new_pack(domain, ctx, not as_json and sys.stderr.isatty())
+    )
     if as_json:
         _echo_json(
             {
@@ -299,18 +330,27 @@ def new(
     type=click.IntRange(2, 10_000),
     help="Eval questions to draft (a dev and a test half; about a fifth are off-topic).",
 )
+@click.option(
+    "--train-count",
+    default=80,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Training lines to draft at most (80 train in about 10 minutes on 2 CPU cores).",
+)
 @JSON_OPTION
-def draft(name: str, count: int, as_json: bool) -> None:
+@pass_context
+def draft(ctx: Context, name: str, count: int, train_count: int, as_json: bool) -> None:
     """Draft sft/train.jsonl and eval/qa.jsonl from the pack's documents.
 
     Questions come from the documents' headings, definitions, steps and warnings, answered
     with the documents' own sentences; each line's facts are copied from its source, and
     off-topic questions are declined. Every line is marked "origin": "drafted" for review;
-    running it again keeps the lines you wrote or edited and drafts the rest afresh.
+    running it again keeps the lines you wrote or edited and drafts the rest afresh. When the
+    pack is indexed, an eval question is kept only if retrieval finds its facts.
     """
-    from assistant.training.draft_pack import draft_pack
-
-    report = draft_pack(pack_from_argument(name), count=count)
+    domain = pack_from_argument(name)
+    show = not as_json and sys.stderr.isatty()
+    report = _run_draft(domain, ctx, show, count=count, train_count=train_count)
     if as_json:
         _echo_json(
             {
@@ -318,13 +358,15 @@ def draft(name: str, count: int, as_json: bool) -> None:
                 "sft_drafted": report.sft_drafted,
                 "eval_drafted": report.eval_drafted,
                 "kept": report.kept,
+                "unanswerable": report.unanswerable,
                 "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
             }
         )
         return
+    summary = _draft_summary(report)
     click.echo(
-        f"Drafted {report.sft_drafted} training and {report.eval_drafted} eval lines for"
-        f" {report.pack!r}; kept {report.kept} line(s) a person wrote or edited"
+        f"{summary[0].upper()}{summary[1:]} for {report.pack!r}; kept {report.kept}"
+        " line(s) a person wrote or edited"
     )
     for path, reason in report.skipped:
         click.secho(f"  skipped {path}: {reason}", fg="yellow", err=True)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +51,8 @@ _DETERMINERS = frozenset(("the", "a", "an", "your", "my", "this", "these", "its"
 # a heading's underline in text formats ("-----", "~~~~", escaped "\\~\\~" after conversion)
 _UNDERLINE = re.compile(r"(?:\\?[-=~^*#`+])+")
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
+_FRAGMENT = re.compile(r"^(?:and|or|but|then|so|which|that|with|for)\b")
+_WORD = re.compile(r"[A-Za-z][\w'-]+")
 
 OFF_TOPIC = (
     "What is the capital of Australia?",
@@ -102,22 +106,38 @@ def _cut(text: str) -> str:
     return " ".join(kept)
 
 
-def facts_of(answer: str) -> tuple[str, ...]:
+def word_rarity(texts: Iterable[str]) -> dict[str, float]:
+    """Each word's inverse document frequency over `texts` (the documents' sections): a fact
+    made of rare words ("machine's cache hierarchy") says what its section says, one of common
+    words ("Cachegrind simulates how") does not."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for text in texts:
+        total += 1
+        counts.update({w.lower() for w in _WORD.findall(text)})
+    return {word: math.log((1 + total) / (1 + n)) for word, n in counts.items()}
+
+
+def facts_of(answer: str, rarity: dict[str, float] | None = None) -> tuple[str, ...]:
     """Up to FACTS_PER_LINE spans copied from the answer: figures (with their unit, or of two
-    digits or more), `code`, names, else a run of three content words."""
+    digits or more), `code`, names, else the run of three content words rarest in the
+    documents from its first sentence (the first run when no rarity is given)."""
     spans = [m.group(0).strip() for m in _FIGURE.finditer(answer)]
     spans = [s for s in spans if not s.isdigit()]  # a bare "11" says nothing on its own
     spans += [m.group(1).strip() for m in _CODE.finditer(answer)]
     spans += [m.group(0) for m in _NAME.finditer(answer)]
     found = list(dict.fromkeys(s for s in spans if s))
     if len(found) < FACTS_PER_LINE:
-        words = re.findall(r"[A-Za-z][\w'-]+", answer)
+        # from the opening sentence, which says what the section is about
+        words = _WORD.findall((sentences(answer) or [answer])[0])
+        runs = []
         for i in range(len(words) - 2):
             run = words[i : i + 3]
             span = " ".join(run)
             if not any(w.lower() in _STOP for w in run) and span in answer and span not in found:
-                found.append(span)
-                break
+                runs.append((sum((rarity or {}).get(w.lower(), 0.0) for w in run), -i, span))
+        if runs:
+            found.append(max(runs)[2])
     return tuple(found[:FACTS_PER_LINE])
 
 
@@ -161,7 +181,7 @@ def defined_term(term: str) -> str | None:
 
 def heading_question(heading: str, title: str) -> str:
     """A question a user would ask for a section, from its heading."""
-    heading = _NUMBERING.sub("", heading.strip()).rstrip(":.")
+    heading = _NUMBERING.sub("", heading.strip()).rstrip(":.").replace("\\_", "_")
     if heading.endswith("?"):
         return heading
     words = heading.split()
@@ -175,14 +195,17 @@ def heading_question(heading: str, title: str) -> str:
     if words and words[0].lower().endswith("ing") and len(words[0]) > 5 and task:
         rest = " ".join(words[1:])
         return f"How do I {_base_verb(words[0])}{' ' + rest if rest else ''}?"
-    topic = heading if heading[:2].isupper() else heading[:1].lower() + heading[1:]
-    bare_title = _NUMBERING.sub("", title.strip()).lower()
-    related = bare_title in heading.lower() or heading.lower() in bare_title
-    where = f" in {title}" if len(words) <= 2 and not related else ""
+    # "Overview" -> "overview"; a name ("DRD", "Memcheck Monitor Commands") keeps its case
+    capitals = sum(w[:1].isupper() for w in words[1:])
+    named = heading[:2].isupper() or (len(words) > 1 and capitals >= len(words[1:]) / 2)
+    topic = heading if named else heading[:1].lower() + heading[1:]
+    bare_title = _NUMBERING.sub("", title.strip())
+    related = bare_title.lower() in heading.lower() or heading.lower() in bare_title.lower()
+    where = f" in {bare_title}" if len(words) <= 2 and not related else ""
     return f"What should I know about {topic}{where}?"
 
 
-def _section_pairs(path: str, document: LoadedDocument) -> list[Pair]:
+def _section_pairs(path: str, document: LoadedDocument, rarity: dict[str, float]) -> list[Pair]:
     pairs: list[Pair] = []
     for section in document.sections:
         body = _COMMENT.sub("", document.text[section.start : section.end])
@@ -195,13 +218,15 @@ def _section_pairs(path: str, document: LoadedDocument) -> list[Pair]:
         if len(text.split()) < MIN_WORDS:
             continue
         heading = section.title or document.title
+        if _FRAGMENT.match(heading):
+            continue  # "and then in another shell, run:" is a line taken for a heading
         question = heading_question(heading, document.title)
         # numbered steps answer a task ("How do I descale?"); other numbered lists (clauses,
         # notes) are read as prose
         if _STEP.search(text) and question.startswith("How do I"):
             steps = "\n".join(line for line in lines if re.match(r"^\s*\d+[.)]\s", line))
             answer = steps if len(steps.split()) <= MAX_ANSWER_WORDS * 2 else _cut(steps)
-            pairs.append(Pair(question, answer, path, facts_of(answer), "steps"))
+            pairs.append(Pair(question, answer, path, facts_of(answer, rarity), "steps"))
             continue
         flat = " ".join(text.split())
         if "Table of Contents" in flat[:200] or "Copyright ©" in flat[:200]:
@@ -209,20 +234,19 @@ def _section_pairs(path: str, document: LoadedDocument) -> list[Pair]:
         said = sentences(flat)
         opening = _cut(flat)
         if len(opening.split()) >= MIN_WORDS:
-            pairs.append(Pair(question, opening, path, facts_of(opening), "heading"))
+            pairs.append(Pair(question, opening, path, facts_of(opening, rarity), "heading"))
         for sentence in said:
             if len(sentence.split()) < MIN_WORDS:
                 continue
             match = _DEFINITION.match(sentence)
             term = defined_term(match.group("term")) if match else None
             if term and not _PRONOUN.match(sentence):
-                pairs.append(
-                    Pair(f"What is {term}?", sentence, path, facts_of(sentence), "definition")
-                )
+                facts = facts_of(sentence, rarity)
+                pairs.append(Pair(f"What is {term}?", sentence, path, facts, "definition"))
             elif _WARNING.match(sentence):
                 topic = _NUMBERING.sub("", heading.strip()).rstrip(":.")
                 question = f"What should I be careful about with {topic}?"
-                pairs.append(Pair(question, sentence, path, facts_of(sentence), "warning"))
+                pairs.append(Pair(question, sentence, path, facts_of(sentence, rarity), "warning"))
     return pairs
 
 
@@ -242,8 +266,14 @@ def draft_pairs(documents: Iterable[tuple[str, LoadedDocument]], declines: int =
     drafted = Drafted()
     per_document: list[list[Pair]] = []
     titles, corpus = [], []
+    documents = list(documents)
+    rarity = word_rarity(
+        document.text[section.start : section.end]
+        for _, document in documents
+        for section in document.sections
+    )
     for path, document in documents:
-        pairs = [p for p in _section_pairs(path, document) if p.facts]
+        pairs = [p for p in _section_pairs(path, document, rarity) if p.facts]
         if not pairs:
             drafted.skipped.append(path)
             continue

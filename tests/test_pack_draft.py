@@ -139,3 +139,37 @@ def test_the_placeholder_description_and_scope_are_drafted_and_a_person_s_kept(p
     pack.pack_toml.write_text(text, "utf-8")
     draft_pack(pack, count=10)
     assert "My own words on kettles" in load_pack_config(pack).description
+
+
+def test_the_scaffold_examples_and_welcome_page_give_way_to_the_draft(pack) -> None:
+    draft_pack(pack, count=10)
+    drafted = [*lines(pack.sft_file), *lines(pack.eval_file)]
+    assert not any("welcome.md" in str(line.get("source")) for line in drafted)
+    assert not any("pack do?" in json.dumps(line) for line in drafted)
+    assert all(line.get("origin") == "drafted" for line in drafted)
+
+
+def test_eval_questions_are_those_whose_facts_retrieval_finds(pack) -> None:
+    # A stand-in for the index (the rule does not depend on the model): retrieval finds the
+    # kettle's passages and nothing of the toaster's.
+    kettle = load_document(pack.docs_dir / "kettle.md").text
+    asked: list[str] = []
+
+    def search(question: str) -> list[str]:
+        asked.append(question)
+        return [kettle]
+
+    seen: list[tuple[int, int]] = []
+    report = draft_pack(
+        pack, count=10, search=search, progress=lambda done, total, _: seen.append((done, total))
+    )
+    in_scope = [line for line in lines(pack.eval_file) if line.get("source")]
+    assert in_scope and {line["source"] for line in in_scope} == {"docs/kettle.md"}
+    assert report.unanswerable == 0  # the toaster's questions went to training whole
+    assert seen and seen[-1][0] == seen[-1][1] == len(asked)
+
+
+def test_train_count_caps_the_drafted_training_lines(pack) -> None:
+    report = draft_pack(pack, count=4, train_count=2)
+    answers = [line for line in lines(pack.sft_file) if line["kind"] == "answer"]
+    assert len(answers) == 2 and report.sft_drafted >= 2

@@ -15,6 +15,7 @@ from pathlib import Path
 from assistant.errors import AssistantError
 from assistant.fsio import publish_folder
 from assistant.packs.locate import DomainPack, check_name, list_packs, user_packs_dir
+from assistant.packs.origin import stamped
 
 DOCUMENT_SUFFIXES = frozenset(
     {".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf", ".docx"}
@@ -148,7 +149,8 @@ def _examples(name: str, title: str) -> tuple[list[dict], list[dict]]:
             "out_of_scope": True,
         },
     ]
-    return sft, qa
+    # marked as drafted: `assistant pack draft` replaces them unless a person edits them
+    return [stamped(line) for line in sft], [stamped(line) for line in qa]
 
 
 def find_documents(folder: Path) -> list[Path]:

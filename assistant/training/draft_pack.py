@@ -16,10 +16,11 @@ from assistant.knowledge.loaders import SkipFile, load_document
 from assistant.knowledge.walk import expand
 from assistant.packs.format import load_pack_config
 from assistant.packs.locate import DomainPack
-from assistant.packs.scaffold import DEFAULT_SCOPE, DESCRIPTION_TAIL
+from assistant.packs.origin import kept_by_a_person, stamped
+from assistant.packs.scaffold import DEFAULT_SCOPE, DESCRIPTION_TAIL, WELCOME_DOC
 from assistant.runtime.processors import NOT_COVERED
 from assistant.text import fact_in
-from assistant.training.drafting import Pair, draft_pairs, kept_by_a_person, stamped
+from assistant.training.drafting import Pair, draft_pairs
 
 # Eval questions drafted by default: enough for a dev and a test half of ~20 each.
 EVAL_COUNT = 40
@@ -63,8 +64,14 @@ def _kept_lines(path: Path) -> list[str]:
 
 
 def _documents(pack: DomainPack) -> tuple[list[tuple[str, object]], list[tuple[str, str]]]:
+    """The pack's documents, loaded, and the reasons the others were skipped. The scaffold's
+    welcome page is left out when the pack has other documents: it describes the pack, not
+    what the documents say."""
     found, skipped = expand([pack.docs_dir])
     documents, reasons = [], [(s.path, s.reason) for s in skipped]
+    welcome = pack.root / WELCOME_DOC
+    if len(found) > 1:
+        found = [item for item in found if item.path != welcome]
     for item in found:
         relative = item.path.relative_to(pack.root).as_posix()
         try:
@@ -186,13 +193,21 @@ def draft_pack(
     per_source = {s: sum(p.source == s for p in answerable) for s in sources}
     wanted = min(count - count // 5, max(len(answers) // 3, 2))
     eval_sources: set[str] = set()
-    for source in [*sources[1::2], *sources[0::2]][: max(len(sources) - 1, 0)]:
-        if sum(per_source[s] for s in eval_sources) >= wanted:
+    for source in [*sources[1::2], *sources[0::2]]:
+        enough = sum(per_source[s] for s in eval_sources) >= wanted
+        if enough or len(eval_sources) >= len(sources) - 1:  # training keeps one at least
             break
         if per_source[source]:
             eval_sources.add(source)
     in_eval = [p for p in answerable if p.source in eval_sources][: count - count // 5]
-    split_of = {source: ("dev", "test")[i % 2] for i, source in enumerate(sorted(eval_sources))}
+    # each document, largest first, to the split with fewer questions so far: one long manual
+    # must not make the test split a handful
+    split_of: dict[str, str] = {}
+    sizes = {"dev": 0, "test": 0}
+    for source in sorted(eval_sources, key=lambda s: (-per_source[s], s)):
+        split = min(("test", "dev"), key=lambda name: sizes[name])
+        split_of[source] = split
+        sizes[split] += sum(p.source == source for p in in_eval)
     eval_lines = [_eval_line(p, split_of[p.source]) for p in in_eval]
     held = declines[: max(count // 5, 2)]
     eval_lines += [_eval_line(p, ("dev", "test")[i % 2]) for i, p in enumerate(held)]

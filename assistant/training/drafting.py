@@ -13,8 +13,6 @@ later draft keeps any line a person wrote or edited.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from collections import Counter
@@ -24,7 +22,6 @@ from dataclasses import dataclass, field
 from assistant.knowledge.loaders import LoadedDocument
 from assistant.text import sentences
 
-ORIGIN = "drafted"
 MIN_WORDS = 6
 MAX_ANSWER_WORDS = 80
 FACTS_PER_LINE = 3
@@ -288,20 +285,3 @@ def draft_pairs(documents: Iterable[tuple[str, LoadedDocument]], declines: int =
                 drafted.pairs.append(pairs[turn])
     drafted.pairs += _declines(titles, "\n".join(corpus), declines)
     return drafted
-
-
-def draft_hash(line: dict) -> str:
-    """A hash of a drafted line's content (without origin and hash): a line whose content no
-    longer matches was edited by a person and is kept."""
-    content = {k: v for k, v in line.items() if k not in ("origin", "draft")}
-    text = json.dumps(content, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def stamped(line: dict) -> dict:
-    return {**line, "origin": ORIGIN, "draft": draft_hash(line)}
-
-
-def kept_by_a_person(line: dict) -> bool:
-    """A line a person wrote (no drafted origin) or edited (its content changed since)."""
-    return line.get("origin") != ORIGIN or line.get("draft") != draft_hash(line)

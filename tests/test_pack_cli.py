@@ -45,6 +45,7 @@ def test_new_then_validate_in_a_folder(tmp_path: Path) -> None:
         "--title",
         "My pack",
         "--no-index",
+        "--no-draft",  # its two short documents give no question
         "--json",
     )
     assert result.exit_code == 0, result.output

@@ -6,6 +6,7 @@ keeps the lines a person wrote or edited, and a pack with nothing to draft from 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,48 @@ def test_train_count_caps_the_drafted_training_lines(pack) -> None:
     report = draft_pack(pack, count=4, train_count=2)
     answers = [line for line in lines(pack.sft_file) if line["kind"] == "answer"]
     assert len(answers) == 2 and report.sft_drafted >= 2
+
+
+def _folder(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    folder = tmp_path / "from"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("files", "said"),
+    [
+        ({"data.txt": b"\x00\x01binary" * 100}, "binary file"),
+        ({"huge.txt": b"The pump runs at 0.5 units per hour.\n" * 460_000}, "too large"),
+        ({"list.md": b"# Title\n\n- a\n- b\n"}, "no question could be drafted"),
+    ],
+    ids=["binary-renamed-txt", "17-MiB-text", "no-sentence"],
+)
+def test_pack_new_from_a_folder_that_makes_nothing_leaves_nothing(
+    tmp_path: Path, files: dict[str, bytes], said: str
+) -> None:
+    home = Path(os.environ["ASSISTANT_HOME"])
+    result = CliRunner().invoke(
+        cli, ["pack", "new", "nothing", "--from", str(_folder(tmp_path, files))]
+    )
+    assert result.exit_code == 2, result.output
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith("error: ") and said in error and "nothing was created" in error
+    assert not (home / "packs" / "nothing").exists()
+    assert not (home / "indexes" / "nothing").exists()
+
+
+def test_pack_new_from_skips_a_bad_file_names_it_and_uses_the_rest(tmp_path: Path) -> None:
+    kettle = (FIXTURE / "kettle.md").read_bytes()
+    latin1 = "Café crème is served at 8 am every morning in the hall.\n".encode("cp1252")
+    folder = _folder(
+        tmp_path, {"data.txt": b"\x00binary" * 50, "kettle.md": kettle, "menu.txt": latin1}
+    )
+    result = CliRunner().invoke(cli, ["pack", "new", "mixed", "--from", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert f"skipped {folder / 'data.txt'}: binary file" in result.output
+    pack = Path(os.environ["ASSISTANT_HOME"]) / "packs" / "mixed"
+    assert "Café crème" in (pack / "docs" / "menu.txt").read_bytes().decode("cp1252")
+    assert any(line.get("origin") == "drafted" for line in lines(pack / "sft" / "train.jsonl"))

@@ -200,18 +200,39 @@ def validate(name: str | None, as_json: bool) -> None:
         sys.exit(2)
 
 
-def _index_new_pack(domain: DomainPack, ctx: Context) -> str:
-    """Index the new pack's documents (chunked as its pack.toml says); say what happened."""
+def _index_new_pack(domain: DomainPack, ctx: Context, from_dir: Path | None) -> str:
+    """Index the new pack's documents (chunked as its pack.toml says); say what happened.
+    Documents from --from that all failed to load are the user's mistake: nothing usable."""
     from assistant.knowledge import open_index
 
     index = open_index(domain, ctx.settings)
-    try:
-        report = index.add_docs([domain.docs_dir])
-    except AssistantError as exc:  # keeps its type, so its exit code (3 damaged, 4 missing)
-        raise type(exc)(
-            f"pack created in {domain.root}, but indexing failed: {exc}; fix it and index again"
-        ) from None
+    report = index.add_docs([domain.docs_dir])
+    read = [p for p in [*report.added, *report.unchanged] if not p.endswith("welcome.md")]
+    # a skipped file is named as the user knows it: its path in --from, not its copy
+    skips = [(_origin_of(domain, from_dir, s.path), s.reason) for s in report.skipped]
+    if from_dir is not None and not read:
+        why = "; ".join(f"{path}: {reason}" for path, reason in skips[:3])
+        raise AssistantError(f"no document in {from_dir} could be read ({why})")
+    for path, reason in skips:
+        click.secho(f"  skipped {path}: {reason}", fg="yellow", err=True)
     return f"indexed: {report.summary()}, {report.chunks_total} chunks"
+
+
+def _origin_of(domain: DomainPack, from_dir: Path | None, path: str) -> str:
+    try:
+        relative = Path(path).resolve().relative_to(domain.docs_dir.resolve())
+    except ValueError:
+        return path
+    return str(from_dir / relative) if from_dir is not None else f"docs/{relative.as_posix()}"
+
+
+def _undo_new_pack(domain: DomainPack) -> None:
+    """Remove a pack `pack new` was making, with its index (nobody else has opened either):
+    never half a pack."""
+    import shutil
+
+    shutil.rmtree(domain.index_dir, ignore_errors=True)
+    shutil.rmtree(domain.root, ignore_errors=True)
 
 
 def _run_draft(domain: DomainPack, ctx: Context, show_progress: bool, **counts: int) -> Any:
@@ -244,12 +265,14 @@ def _draft_summary(report: Any) -> str:
 
 
 def _draft_new_pack(domain: DomainPack, ctx: Context, show_progress: bool) -> str:
-    """Draft the new pack's lines from its documents; say what happened (a folder with nothing
-    to draft from keeps the scaffold's example lines, and says why)."""
+    """Draft the new pack's lines from its documents; say what happened."""
     try:
         report = _run_draft(domain, ctx, show_progress)
     except AssistantError as exc:
-        return f"nothing drafted ({exc})"
+        raise AssistantError(
+            f"{exc}; nothing was created (--no-draft creates the pack with its documents and"
+            " example lines anyway)"
+        ) from None
     return _draft_summary(report)
 
 
@@ -293,12 +316,20 @@ def new(
 
     created = create_pack(name, parent=parent, title=title, from_dir=from_dir)
     domain = created.pack
-    indexing = "indexing skipped (--no-index)" if no_index else _index_new_pack(domain, ctx)
-    drafting = (
-        "drafting skipped"
-        if no_draft or from_dir is None
-        else _draft_new_pack(domain, ctx, not as_json and sys.stderr.isatty())
-    )
+    try:
+        indexing = (
+            "indexing skipped (--no-index)" if no_index else _index_new_pack(domain, ctx, from_dir)
+        )
+        drafting = (
+            "drafting skipped"
+            if no_draft or from_dir is None
+            else _draft_new_pack(domain, ctx, not as_json and sys.stderr.isatty())
+        )
+    except BaseException as exc:  # Ctrl-C too: the half-made pack goes
+        _undo_new_pack(domain)
+        if isinstance(exc, AssistantError) and "nothing was created" not in str(exc):
+            raise type(exc)(f"{exc}; nothing was created") from None
+        raise
     if as_json:
         _echo_json(
             {

@@ -117,8 +117,8 @@ def word_rarity(texts: Iterable[str]) -> dict[str, float]:
 
 def facts_of(answer: str, rarity: dict[str, float] | None = None) -> tuple[str, ...]:
     """Up to FACTS_PER_LINE spans copied from the answer: figures (with their unit, or of two
-    digits or more), `code`, names, else the run of three content words rarest in the
-    documents from its first sentence (the first run when no rarity is given)."""
+    digits or more), `code`, names, else the run of three (or two, or one long) content words
+    from its first sentence rarest in the documents (the first run without a rarity)."""
     spans = [m.group(0).strip() for m in _FIGURE.finditer(answer)]
     spans = [s for s in spans if not s.isdigit()]  # a bare "11" says nothing on its own
     spans += [m.group(1).strip() for m in _CODE.finditer(answer)]
@@ -127,14 +127,20 @@ def facts_of(answer: str, rarity: dict[str, float] | None = None) -> tuple[str, 
     if len(found) < FACTS_PER_LINE:
         # from the opening sentence, which says what the section is about
         words = _WORD.findall((sentences(answer) or [answer])[0])
-        runs = []
-        for i in range(len(words) - 2):
-            run = words[i : i + 3]
-            span = " ".join(run)
-            if not any(w.lower() in _STOP for w in run) and span in answer and span not in found:
+        # three content words in a row, else two, else one word of five letters or more
+        for size in (3, 2, 1):
+            runs = []
+            for i in range(len(words) - size + 1):
+                run = words[i : i + size]
+                span = " ".join(run)
+                if any(w.lower() in _STOP for w in run) or span not in answer or span in found:
+                    continue
+                if size == 1 and len(span) < 5:
+                    continue
                 runs.append((sum((rarity or {}).get(w.lower(), 0.0) for w in run), -i, span))
-        if runs:
-            found.append(max(runs)[2])
+            if runs:
+                found.append(max(runs)[2])
+                break
     return tuple(found[:FACTS_PER_LINE])
 
 

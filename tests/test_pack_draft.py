@@ -136,6 +136,11 @@ def test_the_placeholder_description_and_scope_are_drafted_and_a_person_s_kept(p
     config = load_pack_config(pack)
     assert "Kettle manual" in config.description and "Toaster guide" in config.description
     assert "Kettle manual" in config.scope and DEFAULT_SCOPE not in config.scope
+    assert "empty-notes" not in config.description  # it gave nothing to draft
+    assert "an expert in Kettle manual; Toaster guide" in config.persona
+    assert all(
+        line["messages"][0]["content"] == config.persona for line in lines(pack.sft_file)
+    )  # training learns with the persona the pack answers with
     text = pack.pack_toml.read_text("utf-8").replace("Kettle manual", "My own words on kettles")
     pack.pack_toml.write_text(text, "utf-8")
     draft_pack(pack, count=10)

@@ -12,6 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from assistant.cli.context import Context, pass_context
 from assistant.packs.locate import pack_from_argument
+from assistant.training.report import TrainReport
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 @click.command()
@@ -58,10 +63,23 @@ def train(ctx: Context, pack: str, dry_run: bool, max_steps: int | None, as_json
                 stop.set()
                 console.print("stopping after this step…")
 
+            def planned(plan: TrainReport) -> None:
+                if not as_json:
+                    console.print(
+                        f"{plan.examples} examples, {plan.steps} steps: about"
+                        f" {_minutes(plan.estimated_seconds)} on this CPU (an estimate; the bar"
+                        " shows the real pace)"
+                    )
+
             previous = signal.signal(signal.SIGINT, interrupt)
             try:
                 report = run_training(
-                    domain, ctx.settings, max_steps=max_steps, progress=progress, stop=stop
+                    domain,
+                    ctx.settings,
+                    max_steps=max_steps,
+                    progress=progress,
+                    stop=stop,
+                    planned=planned,
                 )
             finally:
                 signal.signal(signal.SIGINT, previous)
@@ -73,7 +91,7 @@ def train(ctx: Context, pack: str, dry_run: bool, max_steps: int | None, as_json
         f" {report.tokens} tokens, {report.steps} steps"
     )
     if report.dry_run:
-        click.echo(f"estimated time: {report.estimated_seconds / 60:.1f} min on this machine's CPU")
+        click.echo(f"estimated time: {_minutes(report.estimated_seconds)} on this machine's CPU")
     else:
         click.echo(
             f"trained in {report.wall_seconds / 60:.1f} min, final loss {report.final_loss:.3f};"

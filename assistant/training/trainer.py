@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 from assistant.packs.locate import DomainPack
 from assistant.settings import LoadedSettings
@@ -15,9 +16,13 @@ from assistant.training.report import Progress, TrainReport
 from assistant.training.save import save_adapter
 from assistant.training.sft import run_sft
 
-# Seconds per trained token on 2 CPU cores in float32 with LoRA on the attention projections,
-# measured on SmolLM2-135M; only used for the --dry-run estimate.
-SECONDS_PER_TOKEN = 0.006
+
+def seconds_per_token(loaded: LoadedSettings) -> float:
+    """Training's pace for the configured base (the estimate shown before a run)."""
+    from assistant.runtime.bases import BASES, TRAIN_SECONDS_PER_TOKEN
+
+    known = BASES.get(loaded.settings.models.base_model)
+    return known.train_seconds_per_token if known else TRAIN_SECONDS_PER_TOKEN
 
 
 def train(
@@ -28,8 +33,10 @@ def train(
     dry_run: bool = False,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    planned: Callable[[TrainReport], None] | None = None,
 ) -> TrainReport:
-    """Train the pack's adapter (or, with dry_run, only build the data and estimate)."""
+    """Train the pack's adapter (or, with dry_run, only build the data and estimate).
+    `planned` gets the report with the examples, steps and estimate before training starts."""
     config, examples, tokenizer = prepare(pack, loaded)
     settings = config.training
     rounds = math.ceil(settings.epochs)
@@ -45,11 +52,13 @@ def train(
         with_right_passage=sum(ex.right_included for ex in examples) // rounds,
         tokens=round(tokens * share),
         steps=steps,
-        estimated_seconds=round(trained_tokens * SECONDS_PER_TOKEN, 1),
+        estimated_seconds=round(trained_tokens * seconds_per_token(loaded), 1),
         dry_run=dry_run,
     )
     if dry_run:
         return report
+    if planned:
+        planned(report)
     trainer, losses, wall_seconds = run_sft(
         pack,
         loaded,

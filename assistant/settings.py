@@ -35,9 +35,20 @@ class ModelSettings(_Section):
     embedder: str = Field(min_length=1)
     dtype: Literal["float32", "bfloat16"]
     quantize: Literal["none", "fp16", "int8"]
-    backend: Literal["transformers", "llama_cpp"]
+    backend: Literal["transformers", "llama_cpp", "openai"]
     embedder_runtime: Literal["torch", "onnx_int8"]
     threads: int = Field(ge=0, le=256)
+    base_url: str
+    api_key_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout: float = Field(gt=0, le=3600)
+    retries: int = Field(ge=0, le=10)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("base_model")
     @classmethod

@@ -55,6 +55,7 @@ class Generator(Protocol):
 ENGINES: dict[str, str] = {
     "llama_cpp": "assistant.runtime.llama_engine:LlamaCppGenerator",
     "transformers": "assistant.runtime.torch_engine:TorchGenerator",
+    "openai": "assistant.runtime.remote_engine:OpenAIGenerator",
 }
 # The engine that runs wherever torch does, for when the configured one cannot load here.
 FALLBACK = "transformers"

@@ -88,6 +88,18 @@ def reencode_f16(source: Path, target: Path) -> Path:
     return target
 
 
+def lora_file_name(pack: DomainPack, loaded: LoadedSettings) -> str:
+    """The GGUF LoRA's file name: the pack's name and a hash of its adapter's files, so an
+    engine started with an older export of the adapter is told apart."""
+    from assistant.runtime.bases import pack_adapter
+
+    adapter = pack_adapter(pack, loaded)
+    digest = hashlib.sha256()
+    for file in (adapter.config, adapter.weights):
+        digest.update(file.read_bytes())
+    return f"{pack.name}-{digest.hexdigest()[:16]}.gguf"
+
+
 def exported_lora(pack: DomainPack, loaded: LoadedSettings) -> Path:
     """The pack's adapter for the configured base as a GGUF LoRA, exported once per adapter
     content into a folder per base (a retrained adapter of the same size gets a new file; the
@@ -96,11 +108,8 @@ def exported_lora(pack: DomainPack, loaded: LoadedSettings) -> Path:
     from assistant.runtime.gguf_lora import export_pack_adapter
 
     adapter = pack_adapter(pack, loaded)
-    digest = hashlib.sha256()
-    for file in (adapter.config, adapter.weights):
-        digest.update(file.read_bytes())
     folder = cache_dir(loaded.settings) / "gguf-lora" / adapter_key(adapter.base)
-    target = folder / f"{pack.name}-{digest.hexdigest()[:16]}.gguf"
+    target = folder / lora_file_name(pack, loaded)
     if target.is_file():
         return target
     export_pack_adapter(pack, loaded, target)

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from assistant.errors import AssistantError, MissingDependencyError
 from assistant.packs.locate import DomainPack
@@ -154,16 +154,28 @@ class LlamaEngine:
     ) -> None:
         """Generate into `out` until an end token, the token limit or `cancel`."""
         with self.lock:
-            _Decoding(self, ids, adapter, options, cancel, out).run()
+            Decoding(self, ids, adapter, options, cancel, out).run()
 
 
-class _Decoding:
+class DecodingEngine(Protocol):
+    """What one answer's decoding needs of an engine: this process's llama.cpp server or a
+    remote one (`remote_engine`)."""
+
+    tokenizer: Any
+    end_ids: set[int]
+
+    def server(self) -> Any: ...
+
+    def lora(self, adapter: str | None) -> list[dict[str, Any]]: ...
+
+
+class Decoding:
     """One answer's requests to the server: the first tokens under the decline margin, then
     streams that are cut and resumed wherever the repeat guard bans a token."""
 
     def __init__(
         self,
-        engine: LlamaEngine,
+        engine: DecodingEngine,
         ids: list[int],
         adapter: str | None,
         options: GenerationOptions,

@@ -98,6 +98,9 @@ def test_nothing_to_draft_from_is_one_line_exit_2(tmp_path: Path) -> None:
         ("Browning control", "What should I know about browning control in Toaster?"),
         ("Why is it slow?", "Why is it slow?"),
         ("How to reset the clock", "How do I reset the clock?"),
+        ("Preparing your program", "How do I prepare my program?"),
+        ("Differencing Profiles with cg_diff", "How do I difference Profiles with cg_diff?"),
+        ("Merging Profiles with cg_merge", "How do I merge Profiles with cg_merge?"),
     ],
 )
 def test_a_heading_becomes_the_question_a_user_would_ask(heading: str, question: str) -> None:
@@ -115,6 +118,8 @@ def test_a_heading_becomes_the_question_a_user_would_ask(heading: str, question:
         ("The information", None),
         ("In that sense it", None),
         ("Note that inferior function calls", None),
+        ("The second part", None),
+        ("Andreas Arnez", "Andreas Arnez"),
     ],
 )
 def test_only_a_named_thing_makes_a_what_is_question(term: str, defined: str | None) -> None:

@@ -150,7 +150,9 @@ def _base_verb(word: str) -> str:
     stem = word[:-3].lower()
     if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] in "bgmnprt":
         return stem[:-1]
-    if stem.endswith(("at", "iz", "us", "ur", "ag", "iv", "ov", "cal", "ar", "ut", "od")):
+    if stem.endswith(
+        ("at", "iz", "us", "ur", "ag", "iv", "ov", "cal", "ar", "ut", "od", "nc", "rg", "dg")
+    ):
         return stem + "e"
     return stem
 
@@ -163,6 +165,10 @@ _PRONOUN = re.compile(
 )
 
 
+_POSITIONAL = frozenset(
+    ("first", "second", "third", "fourth", "last", "next", "following", "previous", "same")
+    + ("other", "former", "latter", "above", "below", "rest", "remaining", "final")
+)
 _NOT_A_TERM = frozenset(
     ("in", "on", "at", "by", "for", "from", "with", "of", "to", "as", "note", "see", "also")
     + ("then", "thus", "however", "that", "these", "those", "this", "it", "its", "which", "who")
@@ -179,7 +185,10 @@ def defined_term(term: str) -> str | None:
         return None
     if len(words) == 1 and not (words[0][:1].isupper() or re.search(r"[\d_]", words[0])):
         return None
-    return term if term[:2].isupper() or " " not in term else term[0].lower() + term[1:]
+    if words[0].lower() in _POSITIONAL:
+        return None  # "The second part" is defined by where it stands, not by a name
+    named = term[:2].isupper() or " " not in term or all(w[:1].isupper() for w in words)
+    return term if named else term[0].lower() + term[1:]
 
 
 def heading_question(heading: str, title: str) -> str:
@@ -196,7 +205,8 @@ def heading_question(heading: str, title: str) -> str:
         len(words) > 1 and (words[1].lower() in _DETERMINERS or words[1][:1].isupper())
     )
     if words and words[0].lower().endswith("ing") and len(words[0]) > 5 and task:
-        rest = " ".join(words[1:])
+        # the user asks of their own things: "Preparing your program" -> "my program"
+        rest = " ".join("my" if w.lower() == "your" else w for w in words[1:])
         return f"How do I {_base_verb(words[0])}{' ' + rest if rest else ''}?"
     # "Overview" -> "overview"; a name ("DRD", "Memcheck Monitor Commands") keeps its case
     capitals = sum(w[:1].isupper() for w in words[1:])

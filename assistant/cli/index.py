@@ -1,4 +1,5 @@
-"""`assistant index add-docs | remove | rebuild | stats | search`: a pack's knowledge index."""
+"""`assistant index add-docs | remove | rebuild | stats | search | migrate`: a pack's knowledge
+index."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 from rich.console import Console
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from assistant.cli.context import Context, pass_context
 from assistant.errors import DamagedDataError, NotFoundError
+from assistant.packs.format import VectorStoreName
 from assistant.packs.locate import find_pack
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -64,7 +66,7 @@ def _print_report(report: Any, as_json: bool) -> None:
 
 @click.group()
 def index() -> None:
-    """Build and search a pack's knowledge index (FAISS + BM25 over its docs/ folder)."""
+    """Build and search a pack's knowledge index (dense vectors + BM25 over its docs/ folder)."""
 
 
 @index.command("add-docs")
@@ -143,6 +145,7 @@ def stats(ctx: Context, pack: str, as_json: bool) -> None:
     click.echo(f"chunks     {result.chunks}")
     click.echo(f"size       {result.bytes / 2**20:.1f} MiB ({result.path})")
     click.echo(f"embedder   {result.embedder} ({result.dimension} dims)")
+    click.echo(f"vectors    {result.store}")
     click.echo(f"chunking   {result.chunk_tokens} tokens, overlap {result.chunk_overlap}")
     click.echo(f"updated    {result.updated}")
     if result.problem:
@@ -172,3 +175,29 @@ def search(ctx: Context, pack: str, query: str, k: int, as_json: bool) -> None:
         )
         snippet = " ".join(hit.text.split())
         click.echo(f"   {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+
+
+@index.command()
+@click.argument("pack")
+@click.option(
+    "--to", "to", required=True, type=click.Choice(get_args(VectorStoreName)), help="The store."
+)
+@json_option
+@pass_context
+def migrate(ctx: Context, pack: str, to: str, as_json: bool) -> None:
+    """Move PACK's built index to another vector store without embedding anything.
+
+    Set [retrieval] store in the pack's pack.toml to the same store first: new generations
+    (add-docs, rebuild) go where it says.
+    """
+    report = _open(ctx, pack).migrate(to)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif not report.moved:
+        click.echo(f"the vectors of pack {pack!r} are in the {to!r} store already")
+    else:
+        where = report.where.get("collection") or report.where.get("file")
+        click.echo(
+            f"moved {report.vectors} vectors from {report.source} to {report.target}"
+            f" ({where}, generation {report.generation}, {report.seconds:.1f} s)"
+        )

@@ -1,6 +1,8 @@
 """Write the next generation of an index: the live one's vectors and docstore, with documents
 replaced, added or removed, a BM25 index over every chunk, and the manifest; then publish it
-(store.GenerationWriter). Runs under the pack's write lock."""
+(store.GenerationWriter) and sweep what older generations left in the vector store. The vectors
+go to the pack's store (vectors/), whichever store the live generation's are in. Runs under the
+pack's write lock."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from assistant.knowledge.embedding import Embedding
 from assistant.knowledge.generation import LoadedGeneration
 from assistant.knowledge.loaders import LoadedDocument
 from assistant.knowledge.retrieval import BM25Index
+from assistant.knowledge.vectors import Vectors, VectorsBuilder, open_store, recorded_store
 
 
 @dataclass
@@ -43,17 +46,27 @@ def commit_generation(
     fresh: bool,
 ) -> LoadedGeneration:
     """Write and publish the next generation: `docs` replace their previous versions, `removed`
-    go. `fresh` (or no live `state`) starts from an empty index."""
+    go. `fresh` (or no live `state`) starts from an empty index. With neither docs nor removals
+    it copies the live generation into the pack's store (a migration, nothing embedded)."""
     base = None if fresh or state is None else state
     # A removal needs no embedder: the dimension comes from the live index.
-    dim = embedding.dimension() if base is None else int(base.vectors.d)
-    vectors, next_id, created = _start_vectors(base, dim)
+    dim = embedding.dimension() if base is None else base.vectors.dimension
+    created = base.manifest.get("created", store.now_iso()) if base else store.now_iso()
+    next_id = int(base.manifest["next_id"]) if base else 1
+    vector_store = open_store(config.place)
+    # Generations about to be swept may keep their vectors in another store (after a migration).
+    used = {vector_store.name, *_stores_in_use(config.index_dir)}
     writer = store.GenerationWriter(config.index_dir, base.generation if base else None)
+    vectors: VectorsBuilder | None = None
     try:
         db = writer.db
         stale = [*removed, *(d.rel for d in docs if d.outcome == "updated")]
+        dropped = store.chunk_ids(db, stale) if stale else []
+        vectors = vector_store.builder(
+            writer.final.name, dim, base.vectors if base else None, dropped
+        )
         if stale:
-            _drop(db, vectors, stale)
+            store.delete_documents(db, stale)
         now = store.now_iso()
         next_id = _insert(db, vectors, docs, next_id, now)
         rows = store.chunk_texts(db)
@@ -72,30 +85,28 @@ def commit_generation(
         generation = writer.publish(vectors, bm25, manifest)
     except BaseException:
         writer.discard()
+        if vectors is not None and store.current_generation(config.index_dir) != writer.final:
+            vectors.discard()
         raise
-    return _opened(generation, manifest, vectors, bm25)
+    for name in sorted(used):
+        open_store(config.place, name).sweep(writer.kept())
+    return _opened(generation, manifest, vectors.opened(), bm25)
 
 
-def _start_vectors(base: LoadedGeneration | None, dim: int) -> tuple[Any, int, str]:
-    """The vectors to build on (a copy of the live ones, or none), the next chunk id and when
-    the index was first created."""
-    import faiss
-
-    if base is None:
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), 1, store.now_iso()
-    vectors = faiss.clone_index(base.vectors)
-    return vectors, int(base.manifest["next_id"]), base.manifest.get("created", store.now_iso())
-
-
-def _drop(db: Any, vectors: Any, paths: Sequence[str]) -> None:
-    """Remove the documents `paths`, their chunks and their vectors."""
-    old = store.chunk_ids(db, paths)
-    if old:
-        vectors.remove_ids(np.asarray(old, dtype=np.int64))
-    store.delete_documents(db, paths)
+def _stores_in_use(index_dir: Path) -> set[str]:
+    """The stores the generations on disk keep their vectors in (unreadable manifests aside)."""
+    names = set()
+    for folder in index_dir.glob("g[0-9]*"):
+        try:
+            names.add(recorded_store(store.read_manifest(folder))[0])
+        except (OSError, ValueError):
+            continue
+    return names
 
 
-def _insert(db: Any, vectors: Any, docs: Sequence[PendingDocument], next_id: int, now: str) -> int:
+def _insert(
+    db: Any, vectors: VectorsBuilder, docs: Sequence[PendingDocument], next_id: int, now: str
+) -> int:
     """Add the documents, their chunks (numbered from `next_id`) and vectors; the next id."""
     for item in docs:
         store.insert_document(db, item.rel, item.sha256, item.size, item.doc, now)
@@ -109,12 +120,12 @@ def _insert(db: Any, vectors: Any, docs: Sequence[PendingDocument], next_id: int
             ],
         )
         assert item.vectors is not None
-        vectors.add_with_ids(item.vectors, ids)
+        vectors.add(ids, item.vectors)
     return next_id
 
 
 def _opened(
-    generation: Path, manifest: dict[str, Any], vectors: Any, bm25: BM25Index
+    generation: Path, manifest: dict[str, Any], vectors: Vectors, bm25: BM25Index
 ) -> LoadedGeneration:
     """The generation just published, ready to search without reading it back."""
     return LoadedGeneration(generation, manifest, store.connect_readonly(generation), vectors, bm25)

@@ -2,7 +2,8 @@
 become that, and the errors that name the pack and the command that helps.
 
 The chunking comes from the pack's pack.toml [retrieval] section, whose missing keys take the
-global [retrieval] settings; a pack without a pack.toml uses the global settings.
+global [retrieval] settings; a pack without a pack.toml uses the global settings. The vector
+store (and its Milvus place) is a pack-only key of that section: FAISS when the pack says none.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from assistant.errors import AssistantError, DamagedDataError, NotFoundError
 from assistant.knowledge import store
 from assistant.knowledge.chunking import CHUNKER_VERSION
+from assistant.knowledge.vectors import StorePlace, StoreSettings
 from assistant.packs.locate import DomainPack
 from assistant.runtime.models import embedder_id
 from assistant.settings import LoadedSettings
@@ -21,15 +23,17 @@ from assistant.settings import LoadedSettings
 COMMIT_CHUNKS = 2048  # add-docs publishes a generation after this many new chunks
 
 
-def pack_chunking(pack: DomainPack, loaded: LoadedSettings) -> tuple[int, int]:
-    """(chunk_tokens, chunk_overlap) as the pack's pack.toml says, else the global settings."""
-    if pack.pack_toml.is_file():
-        from assistant.packs.format import load_pack_config
-
-        retrieval: Any = load_pack_config(pack, loaded).retrieval
-    else:
+def pack_retrieval(pack: DomainPack, loaded: LoadedSettings) -> tuple[int, int, StoreSettings]:
+    """(chunk_tokens, chunk_overlap, vector store) as the pack's pack.toml says, else the global
+    settings and FAISS."""
+    if not pack.pack_toml.is_file():
         retrieval = loaded.settings.retrieval
-    return retrieval.chunk_tokens, retrieval.chunk_overlap
+        return retrieval.chunk_tokens, retrieval.chunk_overlap, StoreSettings()
+    from assistant.packs.format import load_pack_config
+
+    own: Any = load_pack_config(pack, loaded).retrieval
+    vectors = StoreSettings(own.store, own.milvus_uri, own.milvus_token_env, own.milvus_collection)
+    return own.chunk_tokens, own.chunk_overlap, vectors
 
 
 def doc_path(path: str | Path) -> str:
@@ -48,6 +52,7 @@ class IndexConfig:
     chunk_overlap: int
     lock_timeout: float = store.LOCK_TIMEOUT
     commit_chunks: int = COMMIT_CHUNKS
+    store: StoreSettings = StoreSettings()
     embedder_name: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +66,11 @@ class IndexConfig:
     @property
     def index_dir(self) -> Path:
         return self.pack.index_dir
+
+    @property
+    def place(self) -> StorePlace:
+        """Where the pack's vector store keeps its vectors."""
+        return StorePlace(self.store, self.pack.name, self.index_dir)
 
     def chunking(self) -> dict[str, int]:
         """The chunking as a manifest records it."""

@@ -1,6 +1,7 @@
 """Open one generation of an index for reading: its manifest checked against the settings, its
-files against the checksums the manifest recorded, then the vectors, the BM25 index and the
-docstore loaded. See store.py for what a generation holds."""
+files against the checksums the manifest recorded, then the vectors (from the store the manifest
+names, vectors/), the BM25 index and the docstore loaded. See store.py for what a generation
+holds."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from assistant.knowledge import store
 from assistant.knowledge.config import IndexConfig
 from assistant.knowledge.retrieval import BM25Index
+from assistant.knowledge.vectors import Vectors, open_store, recorded_store
 
 
 @dataclass
@@ -21,7 +23,7 @@ class LoadedGeneration:
     generation: Path
     manifest: dict[str, Any]
     db: sqlite3.Connection
-    vectors: Any
+    vectors: Vectors
     bm25: BM25Index
 
 
@@ -46,8 +48,10 @@ def load_generation(generation: Path, config: IndexConfig) -> LoadedGeneration:
         damage = store.verify_generation(generation, manifest)
         if damage:
             raise Unreadable(*damage)
-        path = generation / store.VECTORS
-        vectors = _read_vectors(path, manifest)
+        name, record = recorded_store(manifest)
+        vector_store = open_store(config.place, name)
+        path = vector_store.source(generation) or generation / store.MANIFEST
+        vectors = vector_store.load(generation, record, manifest)
         path = generation / store.BM25_DIR
         bm25 = BM25Index.load(path)
         path = generation / store.DOCSTORE
@@ -57,18 +61,3 @@ def load_generation(generation: Path, config: IndexConfig) -> LoadedGeneration:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise Unreadable(path, f"cannot be read ({' '.join(reason.split())})") from None
     return LoadedGeneration(generation, manifest, db, vectors, bm25)
-
-
-def _read_vectors(path: Path, manifest: dict[str, Any]) -> Any:
-    """The FAISS index, which must hold as many vectors of the dimension as the manifest says."""
-    import faiss
-
-    vectors = faiss.read_index(str(path))
-    dimension, chunks = manifest["embedder"].get("dimension"), manifest.get("chunks")
-    if (vectors.d, vectors.ntotal) != (dimension, chunks):
-        raise Unreadable(
-            path,
-            f"holds {vectors.ntotal} vectors of {vectors.d} dimensions, the"
-            f" manifest says {chunks} of {dimension}",
-        )
-    return vectors

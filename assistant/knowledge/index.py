@@ -16,12 +16,18 @@ import numpy as np
 
 from assistant.errors import AssistantError
 from assistant.knowledge import store
-from assistant.knowledge.config import COMMIT_CHUNKS, IndexConfig, pack_chunking
+from assistant.knowledge.config import COMMIT_CHUNKS, IndexConfig, pack_retrieval
 from assistant.knowledge.embedding import Embedding
 from assistant.knowledge.ingest import IndexWriter
 from assistant.knowledge.pipeline import Progress
 from assistant.knowledge.search import IndexReader
-from assistant.knowledge.types import DocumentRecord, Hit, IndexReport, IndexStats
+from assistant.knowledge.types import (
+    DocumentRecord,
+    Hit,
+    IndexReport,
+    IndexStats,
+    MigrateReport,
+)
 from assistant.packs.locate import DomainPack
 from assistant.settings import LoadedSettings
 
@@ -79,7 +85,7 @@ class KnowledgeIndex:
         return self.reader.exists()
 
     def search(self, query: str, k: int = 5, *, query_vector: Any = None) -> list[Hit]:
-        """Hybrid search: FAISS cosine and BM25 rankings fused by reciprocal rank fusion.
+        """Hybrid search: dense cosine and BM25 rankings fused by reciprocal rank fusion.
         `query_vector`: the question already embedded (`embed_query`); the same hits."""
         return self.reader.search(query, k, query_vector=query_vector)
 
@@ -139,6 +145,11 @@ class KnowledgeIndex:
         delete their copies from the pack's docs/."""
         return self.writer.remove(paths, delete_files)
 
+    def migrate(self, to: str) -> MigrateReport:
+        """Move the built index's vectors to the store `to` ("faiss" or "milvus", which the
+        pack's [retrieval] store must name) without embedding anything."""
+        return self.writer.migrate(to)
+
 
 def open_index(
     pack: DomainPack,
@@ -155,7 +166,7 @@ def open_index(
 
     `embedder` replaces the shared one (the router's, tests, benchmarks); `chunk_tokens` and
     `chunk_overlap` override the pack's chunking (tests, benchmarks)."""
-    tokens, overlap = pack_chunking(pack, loaded)
+    tokens, overlap, vectors = pack_retrieval(pack, loaded)
     config = IndexConfig(
         pack,
         loaded,
@@ -163,6 +174,7 @@ def open_index(
         chunk_overlap=overlap if chunk_overlap is None else chunk_overlap,
         lock_timeout=lock_timeout,
         commit_chunks=commit_chunks,
+        store=vectors,
     )
     return KnowledgeIndex(config, embedder)
 

@@ -1,7 +1,8 @@
 """The write side of an index: add documents (copied into the pack's docs/), rebuild from docs/,
-remove documents. Each write holds the pack's lock, builds the next generation beside the live
-one and switches to it (pipeline.py, commit.py); a write that fails (a full disk, a read-only
-folder) is one AssistantError, and the live index keeps its last complete generation.
+remove documents, migrate the vectors to another store. Each write holds the pack's lock, builds
+the next generation beside the live one and switches to it (pipeline.py, commit.py); a write
+that fails (a full disk, a read-only folder) is one AssistantError, and the live index keeps its
+last complete generation.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from assistant.knowledge.config import IndexConfig, doc_path
 from assistant.knowledge.embedding import Embedding
 from assistant.knowledge.pipeline import Items, Progress, WriteRun
 from assistant.knowledge.search import IndexReader
-from assistant.knowledge.types import IndexReport
+from assistant.knowledge.types import IndexReport, MigrateReport
+from assistant.knowledge.vectors import recorded_store
 from assistant.knowledge.walk import Found, Skipped, expand
 
 
@@ -131,6 +133,35 @@ class IndexWriter:
             report.chunks_total = self.reader.chunks_total()
         report.seconds = time.perf_counter() - started
         return report
+
+    def migrate(self, to: str) -> MigrateReport:
+        """Copy the live generation's vectors, as stored, into the store `to` as the next
+        generation (the docstore and BM25 copied along); nothing is embedded. The pack's
+        settings must name `to` already, since new generations go where they say."""
+        started = time.perf_counter()
+        name = self.pack.name
+        setting = self.config.store.name
+        if to != setting:
+            raise AssistantError(
+                f"pack {name!r} writes its vectors to the {setting!r} store ([retrieval] store in"
+                f" {self.pack.pack_toml}); set store = {to!r} there first, then run"
+                f" `assistant index migrate {name} --to {to}` again"
+            )
+        with self._writing():
+            state = self.reader.current()
+            source = recorded_store(state.manifest)[0]
+            if source != to:
+                state = commit_generation(self.config, self.embedding, state, [], [], fresh=False)
+                self.reader.adopt(state)
+        return MigrateReport(
+            pack=name,
+            source=source,
+            target=to,
+            vectors=state.vectors.count,
+            generation=state.generation.name,
+            where=state.manifest.get("vectors", {}),
+            seconds=time.perf_counter() - started,
+        )
 
     # ----- paths in the pack -----------------------------------------------------------------
 

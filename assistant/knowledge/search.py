@@ -99,15 +99,14 @@ class IndexReader:
     def _query_matrix(self, state: LoadedGeneration, query: str, vector: Any) -> np.ndarray:
         if vector is None:
             return self.embedding.embed([query])
-        return query_matrix(vector, int(state.vectors.d))
+        return query_matrix(vector, state.vectors.dimension)
 
     def dense_search(self, query: str, k: int = 5, *, query_vector: Any = None) -> list[Hit]:
         """The `k` chunks nearest the question by cosine. `query_vector`: the question's
         normalised vector when the caller has embedded it already (the same hits)."""
         state = self.current()
         qvec = self._query_matrix(state, query, query_vector)
-        scores, ids = state.vectors.search(qvec, k)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        pairs = state.vectors.search(qvec, k)
         return self._hits(state, [(i, s, s, None) for i, s in pairs])
 
     def bm25_search(self, query: str, k: int = 5) -> list[Hit]:
@@ -116,7 +115,7 @@ class IndexReader:
         return self._hits(state, [(i, s, None, s) for i, s in top])
 
     def search(self, query: str, k: int = 5, *, query_vector: Any = None) -> list[Hit]:
-        """Hybrid search: FAISS cosine and BM25 rankings fused by reciprocal rank fusion.
+        """Hybrid search: dense cosine and BM25 rankings fused by reciprocal rank fusion.
         `query_vector` as in `dense_search`."""
         if not query.strip():
             return []
@@ -201,24 +200,33 @@ class IndexReader:
             generation=generation.name,
             path=str(index_dir),
             problem=self.config.problem(manifest),
+            store=_store_label(manifest),
         )
+
+
+def _store_label(manifest: dict[str, Any]) -> str:
+    """ "faiss", or "milvus" with the collection and where it is, as the manifest records."""
+    record = manifest.get("vectors") or {"store": "faiss"}
+    if not isinstance(record, dict) or "collection" not in record:
+        return str(record.get("store", "faiss")) if isinstance(record, dict) else "unknown"
+    return f"{record['store']} (collection {record['collection']} at {record.get('uri')})"
 
 
 def _fused(state: LoadedGeneration, query: str, qvec: np.ndarray, k: int) -> list[ScoredRow]:
     """The `k` best chunks of the dense and BM25 rankings fused by RRF, with the cosine and BM25
     score of each (computed for a chunk that only one ranking found)."""
     n = max(CANDIDATES, k)
-    scores, ids = state.vectors.search(qvec, min(n, max(state.vectors.ntotal, 1)))
-    dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+    dense = dict(state.vectors.search(qvec, min(n, max(state.vectors.count, 1))))
     bm25_all = state.bm25.scores(query)
     lexical = dict(state.bm25.top(bm25_all, n))
     fused = rrf([list(dense), list(lexical)])
     best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+    only_lexical = [i for i in best if i not in dense]
+    for chunk_id, vector in zip(only_lexical, state.vectors.vectors(only_lexical), strict=True):
+        dense[chunk_id] = float(vector @ qvec[0])
     rows = []
     for chunk_id in best:
-        cosine = dense.get(chunk_id)
-        if cosine is None:
-            cosine = float(state.vectors.reconstruct(chunk_id) @ qvec[0])
+        cosine = dense[chunk_id]
         bm25 = lexical.get(chunk_id)
         if bm25 is None and len(bm25_all):
             pos = int(np.searchsorted(state.bm25.ids, chunk_id))
@@ -231,7 +239,7 @@ def _fused_among(
     state: LoadedGeneration, query: str, qvec: np.ndarray, k: int, ids: list[int]
 ) -> list[ScoredRow]:
     """`_fused` over the chunks `ids` alone, each scored by both retrievers."""
-    dense = {i: float(state.vectors.reconstruct(i) @ qvec[0]) for i in ids}
+    dense = {i: float(v @ qvec[0]) for i, v in zip(ids, state.vectors.vectors(ids), strict=True)}
     bm25_all = state.bm25.scores(query)
     lexical: dict[int, float] = {}
     if len(bm25_all):

@@ -6,7 +6,9 @@
       g000007/           one complete, never-modified generation:
         manifest.json    format version, embedder name and dimension, chunking, counts, times
         docstore.sqlite  documents (path, content hash, extracted text, metadata) and chunks
-        vectors.faiss    IndexIDMap2(IndexFlatIP) of normalized vectors, ids = chunk ids
+        vectors.faiss    IndexIDMap2(IndexFlatIP) of normalized vectors, ids = chunk ids (with
+                         [retrieval] store = "milvus" a Milvus collection instead, which the
+                         manifest names: vectors/milvus_store.py)
         bm25/            the bm25s index over chunk texts (numpy + JSON, no pickle)
 
 A writer builds the next generation in a temporary folder beside the others, fsyncs every file,
@@ -42,6 +44,8 @@ from filelock import FileLock, Timeout
 
 from assistant.errors import AssistantError
 from assistant.fsio import atomic_write_bytes, fsync_path
+from assistant.knowledge.vectors import VectorsBuilder
+from assistant.knowledge.vectors.faiss_store import VECTORS as VECTORS  # the FAISS file
 
 if TYPE_CHECKING:
     from assistant.knowledge.loaders import LoadedDocument
@@ -50,7 +54,6 @@ FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 DOCSTORE = "docstore.sqlite"
-VECTORS = "vectors.faiss"
 BM25_DIR = "bm25"
 LOCK_TIMEOUT = 30.0
 
@@ -197,16 +200,13 @@ class GenerationWriter:
             if folder != live:
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def publish(self, vectors: Any, bm25: Any, manifest: dict[str, Any]) -> Path:
-        """Write the vectors, BM25 and manifest, fsync everything, rename into place and point
-        CURRENT at it. Returns the live generation folder."""
-        import faiss
-
+    def publish(self, vectors: VectorsBuilder, bm25: Any, manifest: dict[str, Any]) -> Path:
+        """Save the vectors (in their store, which makes them durable), write BM25 and the
+        manifest, fsync everything, rename into place and point CURRENT at it. Returns the live
+        generation folder."""
         self.db.commit()
         self.db.close()
-        # Serialized in memory and written by Python: faiss.write_index only prints a warning
-        # when closing the file fails (a full disk), leaving a truncated file behind.
-        (self.tmp / VECTORS).write_bytes(faiss.serialize_index(vectors).tobytes())
+        manifest["vectors"] = vectors.save(self.tmp)
         bm25.save(self.tmp / BM25_DIR)
         manifest["files"] = describe_files(self.tmp)
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -217,8 +217,12 @@ class GenerationWriter:
         os.rename(self.tmp, final)
         fsync_path(self.index_dir)
         atomic_write_bytes(self.index_dir / CURRENT, f"{final.name}\n".encode())
-        sweep(self.index_dir, keep={final.name, self.base.name if self.base else ""})
+        sweep(self.index_dir, keep=self.kept())
         return final
+
+    def kept(self) -> set[str]:
+        """The generations a publish keeps: the new one and the one it was built on."""
+        return {self.final.name, self.base.name if self.base else ""}
 
 
 def forget(index_dir: Path, pack: str) -> None:

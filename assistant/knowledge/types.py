@@ -108,6 +108,28 @@ class IndexStats:
     generation: str | None = None
     path: str = ""
     problem: str | None = None
+    store: str | None = None  # where the vectors are: "faiss", or "milvus" with its collection
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MigrateReport:
+    """What `migrate` did: the store the vectors came from and went to (the same: nothing to
+    do), how many, the generation that holds them now and its manifest's record of them."""
+
+    pack: str
+    source: str
+    target: str
+    vectors: int
+    generation: str
+    where: dict[str, Any]
+    seconds: float = 0.0
+
+    @property
+    def moved(self) -> bool:
+        return self.source != self.target
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -43,6 +43,8 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 AnswerMode = Literal["generate", "extractive", "hybrid"]
 Grounding = Literal["strict", "mark", "off"]
 StyleKind = Literal["none", "safety_reminder", "numbered_steps", "clause_structure", "care_team"]
+# The vector stores of assistant.knowledge.vectors.STORES (a test keeps the two in step).
+VectorStoreName = Literal["faiss", "milvus"]
 
 
 class _Strict(BaseModel):
@@ -56,6 +58,18 @@ class PackRetrieval(RetrievalSettings):
     route_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
     # Each passage in a prompt is cut to the words that best match the question (0: whole).
     passage_words: int = Field(default=80, ge=0, le=2000)
+    # Where the dense vectors of new index generations go (docs/stores.md): FAISS files beside
+    # the docstore, or a Milvus collection (milvus-lite locally, a Milvus server when milvus_uri
+    # is a URL). `assistant index migrate PACK --to STORE` moves a built index.
+    store: VectorStoreName = "faiss"
+    # "" is a milvus-lite file "milvus.db" in the pack's index folder; a relative path is taken
+    # from that folder; "http://host:19530" is a Milvus server.
+    milvus_uri: str = Field(default="", max_length=1000)
+    # The name of the environment variable that holds the server's token (never the token).
+    milvus_token_env: str = Field(default="", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")
+    # Collections are named PREFIX_g000007; "" is assistant_<pack> (set one per installation
+    # when several share a Milvus server).
+    milvus_collection: str = Field(default="", pattern=r"^([A-Za-z_][A-Za-z0-9_]{0,200})?$")
 
     @model_validator(mode="after")
     def _overlap_below_chunk(self) -> PackRetrieval:

@@ -1,8 +1,10 @@
 """Helpers shared by the knowledge-index tests: tiny real files of every type, packs in the
-per-test ASSISTANT_HOME, and an embedder wrapper that counts encode calls."""
+per-test ASSISTANT_HOME, an embedder wrapper that counts encode calls, and hit@k on a pack's eval
+questions."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,17 @@ def write_docx(path: Path) -> Path:
     document.add_paragraph("An occlusion alarm means insulin cannot flow; check the infusion set.")
     document.save(str(path))
     return path
+
+
+def eval_questions(pack_dir: Path, split: str | None = "dev") -> list[dict]:
+    """The pack's eval questions of `split` (None: all) that name their source document."""
+    lines = [json.loads(line) for line in (pack_dir / "eval" / "qa.jsonl").open()]
+    return [q for q in lines if split in (None, q.get("split")) and q.get("source")]
+
+
+def hit_at_k(index, questions: list[dict], k: int = 5) -> float:
+    """The share of questions whose source document is among the top `k` hybrid hits."""
+    found = sum(
+        q["source"] in {h.path for h in index.search(q["question"], k=k)} for q in questions
+    )
+    return found / len(questions)

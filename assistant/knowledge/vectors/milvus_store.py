@@ -46,7 +46,7 @@ from assistant.knowledge.vectors.base import (
 )
 
 LOCAL_FILE = "milvus.db"
-CONNECT_TIMEOUT = 10.0  # seconds to reach a server
+CONNECT_TIMEOUT = 5.0  # seconds to reach a server
 LOCKED_WAIT = 5.0  # a killed process's milvus-lite lets go of its file within a second
 INSERT_BATCH = 2048
 SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
@@ -84,6 +84,19 @@ def connect(place: StorePlace) -> Any:
         if client is None:
             client = _clients[(uri, env)] = _new_client(place, uri, _token(place))
         return client
+
+
+def release() -> None:
+    """Close this process's clients and stop its milvus-lite servers, so another process can
+    open their files (milvus-lite serves one process at a time)."""
+    with _clients_lock:
+        for (uri, _env), client in list(_clients.items()):
+            client.close()
+            if not uri.startswith(SERVER_SCHEMES):
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(uri)
+        _clients.clear()
 
 
 def _token(place: StorePlace) -> str:
@@ -158,10 +171,13 @@ class MilvusVectors:
 
     def __init__(self, place: StorePlace, collection: str, dimension: int, count: int) -> None:
         self.place = place
-        self.client = connect(place)
         self.collection = collection
         self.dimension = dimension
         self.count = count
+
+    @property
+    def client(self) -> Any:
+        return connect(self.place)  # looked up each time: `release` may have closed the last
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if self.count == 0 or k < 1:

@@ -126,8 +126,8 @@ def bench_queries(loaded, embedder, work: Path, size: int, questions, vocab) -> 
     start = time.perf_counter()
     state = idx.reader.current()
     open_s = time.perf_counter() - start
-    raw = faiss.IndexFlatIP(state.vectors.d)
-    flat = faiss.downcast_index(state.vectors.index)
+    raw = faiss.IndexFlatIP(state.vectors.dimension)
+    flat = faiss.downcast_index(state.vectors.index.index)
     raw.add(faiss.vector_to_array(flat.codes).view(np.float32).reshape(-1, raw.d))
     rows = store.chunk_texts(state.db)
     start = time.perf_counter()

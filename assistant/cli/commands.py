@@ -10,6 +10,7 @@ import click
 
 from assistant.cli.ask import ask
 from assistant.cli.chat import chat
+from assistant.cli.engine import engine
 from assistant.cli.eval import eval_command
 from assistant.cli.index import index
 from assistant.cli.info import config_command, setup, version
@@ -22,6 +23,7 @@ COMMANDS: tuple[click.Command, ...] = (
     ask,
     chat,
     config_command,
+    engine,
     eval_command,
     index,
     models,

@@ -336,22 +336,40 @@ def _checked(response: dict[str, Any]) -> dict[str, Any]:
 def _build_server(loaded: LoadedSettings, lora_paths: tuple[str, ...]) -> Any:
     """An xllamacpp server on the runtime GGUF with these LoRA files, quiet, and its HTTP side
     (always started, on a free loopback port) closed to every caller without a random key."""
+    return build_server(loaded, lora_paths, api_keys=[secrets.token_hex(32)])
+
+
+def build_server(
+    loaded: LoadedSettings,
+    lora_paths: Sequence[str],
+    *,
+    api_keys: Sequence[str] = (),
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    slots: int = SLOTS,
+) -> Any:
+    """An xllamacpp server (llama.cpp's own server loop, and its HTTP API on `host`:`port`,
+    a free port when None) on the runtime GGUF with these LoRA files, each at scale 0 until a
+    request names it; `slots` answers at once, each with a whole context."""
     from assistant.runtime.gguf_files import runtime_gguf
 
     xllamacpp = import_xllamacpp()
     threads = loaded.settings.models.threads or os.cpu_count() or 1
     params = xllamacpp.CommonParams()
     params.model.path = str(runtime_gguf(loaded))
-    params.n_ctx = CONTEXT_TOKENS * SLOTS
-    params.n_parallel = SLOTS
+    params.n_ctx = CONTEXT_TOKENS * slots
+    params.n_parallel = slots
     params.n_batch = 512
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
     params.ctx_shift = False
     params.warmup = False
     params.verbosity = -1
-    params.hostnames = ["127.0.0.1"]
-    params.api_keys = [secrets.token_hex(32)]
+    params.hostnames = [host]
+    if port is not None:
+        params.port = port
+    params.api_keys = list(api_keys)
+    params.lora_init_without_apply = True
     adapters = []
     for path in lora_paths:
         adapter = xllamacpp.CommonAdapterLoraInfo(path, 0.0)

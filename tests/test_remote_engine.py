@@ -158,3 +158,45 @@ def test_an_engine_stopped_mid_answer_is_one_line_and_the_next_answer_works(
         assert again.answer.strip() and again.adapter == "penguin-wood"
     finally:
         back.stop()
+
+
+def test_serve_workers_share_the_engine(engine) -> None:
+    """`assistant serve --workers 2` behind one address, both workers answering through the
+    one remote engine."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "ASSISTANT_CACHE_DIR": str(SHARED_CACHE),
+        "ASSISTANT_BACKEND": "openai",
+        "ASSISTANT_BASE_URL": engine.url,
+    }
+    command = [ASSISTANT, "serve", "--port", str(port), "--workers", "2"]
+    server = subprocess.Popen(
+        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if httpx.get(f"{url}/health", timeout=2).json().get("status") == "ready":
+                    break
+            except (httpx.TransportError, ValueError):
+                pass
+            time.sleep(0.5)
+        children = subprocess.run(
+            ["pgrep", "-a", "-P", str(server.pid)], capture_output=True, text=True, check=False
+        ).stdout.splitlines()
+        workers = [line for line in children if "spawn_main" in line]
+        assert len(workers) == 2, children  # uvicorn's worker processes behind one address
+        question = _test_questions("penguin-wood", 1)[0]
+        body = {"pack": "penguin-wood", "question": question, "max_tokens": 16}
+        for _ in range(3):
+            reply = httpx.post(f"{url}/v1/ask", json=body, timeout=300)
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["adapter"] == "penguin-wood" and reply.json()["answer"].strip()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)

@@ -45,6 +45,14 @@ def default_allowed_hosts(host: str) -> list[str]:
     help="Requests that may wait for the generator; more get 503 with Retry-After.",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes behind the one address (uvicorn workers). Each loads the model"
+    " unless models.backend = 'openai', where they share one engine (docs/deploy.md).",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -58,6 +66,7 @@ def serve(
     api_key: str | None,
     allowed_hosts: tuple[str, ...],
     queue_size: int,
+    workers: int,
     log_level: str,
 ) -> None:
     """Serve the packs over HTTP: /v1/chat/completions, /v1/models, /v1/ask, /health.
@@ -86,10 +95,54 @@ def serve(
     if not router.packs():
         raise AssistantError("there are no packs to serve: create one with `assistant pack new`")
     logging.getLogger("assistant").setLevel(getattr(logging, log_level.upper()))
-    app = create_app(router, api_key=api_key or None, queue_size=queue_size, allowed_hosts=hosts)
     click.secho(
         f"serving {', '.join(p.name for p in router.packs())} on http://{host}:{port}"
-        f" (models load in the background; GET /health says when ready)",
+        f"{f' with {workers} workers' if workers > 1 else ''}"
+        " (models load in the background; GET /health says when ready)",
         err=True,
     )
+    if workers > 1:
+        _serve_workers(ctx, api_key, hosts, queue_size, host, port, workers, log_level)
+        return
+    app = create_app(router, api_key=api_key or None, queue_size=queue_size, allowed_hosts=hosts)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
+
+
+def _serve_workers(
+    ctx: Context,
+    api_key: str | None,
+    hosts: list[str],
+    queue_size: int,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+) -> None:
+    """uvicorn's workers, each building its app from `server.workers` (options in the
+    environment, the key in ASSISTANT_API_KEY)."""
+    import os
+
+    import uvicorn
+
+    from assistant.server.workers import OPTIONS_ENV, worker_environment
+
+    if ctx.settings.settings.models.backend != "openai":
+        click.secho(
+            f"note: each of the {workers} workers loads its own model; with models.backend ="
+            " 'openai' they share one engine (docs/deploy.md)",
+            fg="yellow",
+            err=True,
+        )
+    config = str(ctx.config_file) if ctx.config_file else None
+    os.environ[OPTIONS_ENV] = worker_environment(config, queue_size, hosts)
+    if api_key:
+        os.environ["ASSISTANT_API_KEY"] = api_key
+    uvicorn.run(
+        "assistant.server.workers:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        timeout_graceful_shutdown=3,
+    )

@@ -8,6 +8,9 @@ from assistant.cli.context import Context, pass_context
 from assistant.errors import AssistantError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Answers a server process sends to a remote engine at once (an engine started by
+# `assistant engine run` has 4 slots by default).
+REMOTE_CONCURRENCY = 4
 ALL_INTERFACES = ("0.0.0.0", "::", "")
 
 
@@ -45,6 +48,12 @@ def default_allowed_hosts(host: str) -> list[str]:
     help="Requests that may wait for the generator; more get 503 with Retry-After.",
 )
 @click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    help="Answers each server process generates at once. Default: 1 with a model in this"
+    " process; 4 with models.backend = 'openai' (the engine's slots decide the real number).",
+)
+@click.option(
     "--workers",
     default=1,
     show_default=True,
@@ -66,6 +75,7 @@ def serve(
     api_key: str | None,
     allowed_hosts: tuple[str, ...],
     queue_size: int,
+    concurrency: int | None,
     workers: int,
     log_level: str,
 ) -> None:
@@ -101,10 +111,20 @@ def serve(
         " (models load in the background; GET /health says when ready)",
         err=True,
     )
+    remote = ctx.settings.settings.models.backend == "openai"
+    concurrency = concurrency or (REMOTE_CONCURRENCY if remote else 1)
     if workers > 1:
-        _serve_workers(ctx, api_key, hosts, queue_size, host, port, workers, log_level)
+        _serve_workers(
+            ctx, api_key, hosts, queue_size, concurrency, (host, port, workers), log_level
+        )
         return
-    app = create_app(router, api_key=api_key or None, queue_size=queue_size, allowed_hosts=hosts)
+    app = create_app(
+        router,
+        api_key=api_key or None,
+        queue_size=queue_size,
+        concurrency=concurrency,
+        allowed_hosts=hosts,
+    )
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=3)
 
 
@@ -112,10 +132,8 @@ def _serve_workers(
     ctx: Context,
     api_key: str | None,
     hosts: list[str],
-    queue_size: int,
-    host: str,
-    port: int,
-    workers: int,
+    queueing: tuple[int, int],
+    where: tuple[str, int, int],
     log_level: str,
 ) -> None:
     """uvicorn's workers, each building its app from `server.workers` (options in the
@@ -126,6 +144,8 @@ def _serve_workers(
 
     from assistant.server.workers import OPTIONS_ENV, worker_environment
 
+    host, port, workers = where
+    queue_size, concurrency = queueing
     if ctx.settings.settings.models.backend != "openai":
         click.secho(
             f"note: each of the {workers} workers loads its own model; with models.backend ="
@@ -134,7 +154,7 @@ def _serve_workers(
             err=True,
         )
     config = str(ctx.config_file) if ctx.config_file else None
-    os.environ[OPTIONS_ENV] = worker_environment(config, queue_size, hosts)
+    os.environ[OPTIONS_ENV] = worker_environment(config, queue_size, concurrency, hosts)
     if api_key:
         os.environ["ASSISTANT_API_KEY"] = api_key
     uvicorn.run(

@@ -28,6 +28,7 @@ def create_app(
     *,
     api_key: str | None = None,
     queue_size: int = 8,
+    concurrency: int = 1,
     max_body: int = MAX_BODY_BYTES,
     preload: bool = True,
     allowed_hosts: Sequence[str] | None = None,
@@ -36,7 +37,7 @@ def create_app(
     (tests), call `app.state.service.load()` or set `.ready` yourself. `allowed_hosts`: the
     host names requests may carry in their Host header (None: any; `assistant serve` always
     passes them)."""
-    service = Service(router, queue_size)
+    service = Service(router, queue_size, concurrency)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

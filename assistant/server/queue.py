@@ -1,4 +1,6 @@
-"""One generator, many clients: a single worker thread runs the router's streams one at a time.
+"""One generator, many clients: worker threads run the router's streams, one at a time each:
+a single worker for a model in this process; several (`serve --concurrency`) for a remote
+engine that runs several answers at once.
 
 Requests wait in a bounded queue (`size` waiting, plus the one generating); a full queue
 raises `QueueFull` at once (the app answers 503 with Retry-After). Each job has a cancel event:
@@ -56,25 +58,29 @@ END = _END
 
 
 class GeneratorQueue:
-    """A single worker thread in front of the shared model, with `size` places to wait."""
+    """`workers` threads in front of the shared model, with `size` places to wait."""
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, size: int = 8, workers: int = 1) -> None:
         self.size = size
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=size)
         self._lock = threading.Lock()
-        self.current: Job | None = None
+        self._current: dict[int, Job] = {}
         self.served = 0
         self.stopped = 0  # generations stopped early because their client left
-        self._worker = threading.Thread(target=self._run, name="assistant-serve", daemon=True)
-        self._worker.start()
+        self.workers = workers
+        for number in range(workers):
+            name = f"assistant-serve-{number}"
+            threading.Thread(target=self._run, name=name, daemon=True).start()
 
     @property
     def waiting(self) -> int:
         return self._jobs.qsize()
 
     @property
-    def generating(self) -> bool:
-        return self.current is not None
+    def generating(self) -> int:
+        """How many answers are being generated now."""
+        with self._lock:
+            return len(self._current)
 
     def submit(self, make_stream: Callable[[threading.Event], Iterator[Any]]) -> Job:
         job = Job(make_stream, asyncio.get_running_loop())
@@ -85,8 +91,9 @@ class GeneratorQueue:
         return job
 
     def close(self) -> None:
-        if self.current is not None:
-            self.current.cancel.set()
+        with self._lock:
+            for job in self._current.values():
+                job.cancel.set()
         while True:
             try:
                 job = self._jobs.get_nowait()
@@ -95,8 +102,9 @@ class GeneratorQueue:
             if job is not None:
                 job.cancel.set()
                 job._put(_END)
-        with contextlib.suppress(queue.Full):
-            self._jobs.put_nowait(None)
+        for _ in range(self.workers):
+            with contextlib.suppress(queue.Full):
+                self._jobs.put_nowait(None)
 
     def _run(self) -> None:
         while True:
@@ -108,7 +116,7 @@ class GeneratorQueue:
                 job.finished.set()
                 continue
             with self._lock:
-                self.current = job
+                self._current[id(job)] = job
             try:
                 stream = job.make_stream(job.cancel)
                 try:
@@ -131,6 +139,6 @@ class GeneratorQueue:
             finally:
                 job._put(_END)
                 with self._lock:
-                    self.current = None
+                    self._current.pop(id(job), None)
                     self.served += 1
                 job.finished.set()

@@ -22,7 +22,9 @@ async def health(request: Request) -> JSONResponse:
     queue = service.queue
     body: dict[str, Any] = {
         "status": "ready" if service.ready.is_set() else "loading",
-        "generating": queue.generating,
+        "generating": queue.generating > 0,
+        "generating_now": queue.generating,
+        "concurrency": queue.workers,
         "waiting": queue.waiting,
         "queue_size": queue.size,
         "served": queue.served,

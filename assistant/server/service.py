@@ -32,9 +32,9 @@ POLL_S = 0.25  # how often a waiting request checks that its client is still the
 class Service:
     """The state behind the routes: the router, readiness, and the generator queue."""
 
-    def __init__(self, router: Any, queue_size: int) -> None:
+    def __init__(self, router: Any, queue_size: int, concurrency: int = 1) -> None:
         self.router = router
-        self.queue = GeneratorQueue(queue_size)
+        self.queue = GeneratorQueue(queue_size, workers=concurrency)
         self.ready = threading.Event()
         self.load_error: str | None = None
         self.load_seconds: float | None = None

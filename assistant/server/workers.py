@@ -13,9 +13,16 @@ from typing import Any
 OPTIONS_ENV = "ASSISTANT_SERVE_WORKER"
 
 
-def worker_environment(config_file: str | None, queue_size: int, allowed_hosts: list[str]) -> str:
+def worker_environment(
+    config_file: str | None, queue_size: int, concurrency: int, allowed_hosts: list[str]
+) -> str:
     """The value of OPTIONS_ENV for the workers."""
-    options = {"config": config_file, "queue_size": queue_size, "allowed_hosts": allowed_hosts}
+    options = {
+        "config": config_file,
+        "queue_size": queue_size,
+        "concurrency": concurrency,
+        "allowed_hosts": allowed_hosts,
+    }
     return json.dumps(options)
 
 
@@ -31,5 +38,6 @@ def app() -> Any:
         router,
         api_key=os.environ.get("ASSISTANT_API_KEY") or None,
         queue_size=options["queue_size"],
+        concurrency=options["concurrency"],
         allowed_hosts=options["allowed_hosts"],
     )

@@ -51,6 +51,7 @@ LOCKED_WAIT = 5.0  # a killed process's milvus-lite lets go of its file within a
 INSERT_BATCH = 2048
 SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
 ID, VECTOR = "id", "vector"
+LITE_NAME = re.compile(r"^[A-Za-z0-9.\-_]{1,36}$")  # what milvus-lite accepts as a file name
 
 _clients: dict[tuple[str, str], Any] = {}
 _clients_lock = threading.Lock()
@@ -122,6 +123,11 @@ def _new_client(place: StorePlace, uri: str, token: str) -> Any:
         ) from None
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its errors become ours below
     server = uri.startswith(SERVER_SCHEMES)
+    if not server and not LITE_NAME.match(Path(uri).name):
+        raise AssistantError(
+            f"milvus_uri {uri!r} of pack {place.pack!r} names a milvus-lite file that"
+            " milvus-lite refuses: use a name of at most 36 letters, digits, '.', '-' or '_'"
+        )
     deadline = time.monotonic() + LOCKED_WAIT
     while True:
         try:

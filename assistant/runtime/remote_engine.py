@@ -19,6 +19,7 @@ Several answers may run at once: the engine schedules them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -39,6 +40,8 @@ from assistant.runtime.generation import (
     stream_text,
 )
 from assistant.settings import LoadedSettings
+
+log = logging.getLogger(__name__)
 
 FIRST_RETRY_S = 0.5
 CONNECT_TIMEOUT_S = 5.0
@@ -187,7 +190,7 @@ class RemoteEngine:
         return self.http
 
     def listed_adapters(self, refresh: bool = False) -> list[dict[str, Any]]:
-        """The engine's adapters ({"id", "path", ...}), asked once (again after a miss)."""
+        """The engine's adapters ({"id", "path", ...}), as last asked (again with refresh)."""
         with self._lock:
             if self._listed is None or refresh:
                 listed = self.http.get("/lora-adapters")
@@ -199,16 +202,16 @@ class RemoteEngine:
         gave it; a one-line error when the engine lacks it or runs an older one."""
         from assistant.runtime.gguf_files import lora_file_name
 
-        if pack.name in self.adapter_ids:
-            return pack.name
         wanted = lora_file_name(pack, self.loaded)
-        for refresh in (False, True):
-            for item in self.listed_adapters(refresh):
-                if os.path.basename(str(item.get("path", ""))) == wanted:
-                    self.adapter_ids[pack.name] = int(item["id"])
-                    return pack.name
-        names = [os.path.basename(str(item.get("path", ""))) for item in self.listed_adapters()]
-        older = any(name.startswith(f"{pack.name}-") for name in names)
+        # asked again for every answer (one small GET): an engine restarted with other
+        # adapters numbers them anew, and a remembered id would pick another pack's
+        listed = self.listed_adapters(refresh=True)
+        for item in listed:
+            if os.path.basename(str(item.get("path", ""))) == wanted:
+                self.adapter_ids[pack.name] = int(item["id"])
+                return pack.name
+        names = [os.path.basename(str(item.get("path", ""))) for item in listed]
+        older = any(name.rsplit("-", 1)[0] == pack.name for name in names)
         what = "an older adapter of" if older else "no adapter for"
         raise AssistantError(
             f"the engine at {self.http.base_url} has {what} pack {pack.name!r}: run"
@@ -251,16 +254,17 @@ class OpenAIGenerator:
         return 0.0  # the engine loaded its model when it started
 
     def warm_up(self, packs: Sequence[DomainPack] = ()) -> None:
-        """Check that the engine answers and holds each pack's adapter (a pack it lacks fails
-        when asked, with its one-line reason)."""
-        self.engine.listed_adapters(refresh=True)
+        """Find each pack's adapter in the engine now. An engine that is down, or lacks a
+        pack's adapter, is logged, not raised: a server keeps starting, and each answer says
+        in one line what is wrong while it still is."""
         for pack in packs:
             try:
                 self.engine.load_adapter(pack)
-            except EngineUnavailable:
-                raise
-            except AssistantError:
-                continue
+            except EngineUnavailable as exc:
+                log.warning("%s", exc)
+                return
+            except AssistantError as exc:
+                log.warning("%s", exc)
 
     def load_adapter(self, pack: DomainPack) -> str:
         return self.engine.load_adapter(pack)

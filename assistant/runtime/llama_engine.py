@@ -25,7 +25,7 @@ import platform
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -167,6 +167,15 @@ class DecodingEngine(Protocol):
     def server(self) -> Any: ...
 
     def lora(self, adapter: str | None) -> list[dict[str, Any]]: ...
+
+    def produce(
+        self,
+        ids: list[int],
+        adapter: str | None,
+        options: GenerationOptions,
+        cancel: threading.Event,
+        out: TokenQueue,
+    ) -> None: ...
 
 
 class Decoding:
@@ -426,12 +435,25 @@ class LlamaCppGenerator:
         adapter: str | None = None,
         cancel: threading.Event | None = None,
     ) -> TextStream:
-        cancel = cancel or threading.Event()
-        stats = GenerationStats()
-        produce: Callable[[TokenQueue], None] = lambda out: self.engine.produce(  # noqa: E731
-            token_ids, adapter, options, cancel, out
-        )
-        pieces = stream_text(
-            produce, self.tokenizer, self.engine.end_ids, len(token_ids), cancel=cancel, stats=stats
-        )
-        return TextStream(pieces, stats)
+        return engine_stream(self.engine, token_ids, options, adapter, cancel)
+
+
+def engine_stream(
+    engine: DecodingEngine,
+    token_ids: list[int],
+    options: GenerationOptions,
+    adapter: str | None,
+    cancel: threading.Event | None,
+) -> TextStream:
+    """The answer's `TextStream` from an engine's `produce` (this process's server or a remote
+    one): tokens handed over in a worker thread, text pieces out."""
+    cancel = cancel or threading.Event()
+    stats = GenerationStats()
+
+    def produce(out: TokenQueue) -> None:
+        engine.produce(token_ids, adapter, options, cancel, out)
+
+    pieces = stream_text(
+        produce, engine.tokenizer, engine.end_ids, len(token_ids), cancel=cancel, stats=stats
+    )
+    return TextStream(pieces, stats)

@@ -33,11 +33,9 @@ from assistant.errors import AssistantError
 from assistant.packs.locate import DomainPack
 from assistant.runtime.generation import (
     GenerationOptions,
-    GenerationStats,
     TextStream,
     TokenQueue,
     end_token_ids,
-    stream_text,
 )
 from assistant.settings import LoadedSettings
 
@@ -277,13 +275,6 @@ class OpenAIGenerator:
         adapter: str | None = None,
         cancel: threading.Event | None = None,
     ) -> TextStream:
-        cancel = cancel or threading.Event()
-        stats = GenerationStats()
+        from assistant.runtime.llama_engine import engine_stream
 
-        def produce(out: TokenQueue) -> None:
-            self.engine.produce(token_ids, adapter, options, cancel, out)
-
-        pieces = stream_text(
-            produce, self.tokenizer, self.engine.end_ids, len(token_ids), cancel=cancel, stats=stats
-        )
-        return TextStream(pieces, stats)
+        return engine_stream(self.engine, token_ids, options, adapter, cancel)

@@ -52,6 +52,7 @@ grounding = "strict"                    # unsupported sentences: strict (left ou
 # k, chunk_tokens and chunk_overlap default to the global settings (`assistant config`).
 decline_threshold = 0.30                # best passage's cosine below this -> decline
 route_threshold = 0.35                  # auto-routing: confidence needed to pick this pack
+store = "faiss"                         # or "milvus", with milvus_uri (docs/stores.md)
 
 [generation]
 # max_new_tokens, temperature, top_p, repetition_penalty, decline_min_prob and no_repeat_ngram

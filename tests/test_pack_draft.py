@@ -229,3 +229,16 @@ def test_pack_new_from_skips_a_bad_file_names_it_and_uses_the_rest(tmp_path: Pat
     pack = Path(os.environ["ASSISTANT_HOME"]) / "packs" / "mixed"
     assert "Café crème" in (pack / "docs" / "menu.txt").read_bytes().decode("cp1252")
     assert any(line.get("origin") == "drafted" for line in lines(pack / "sft" / "train.jsonl"))
+
+
+def test_a_question_a_person_s_eval_asks_is_never_trained_on(pack) -> None:
+    """Read on the shipped diabetes pack: 12 of its 21 hand-written test questions are its
+    documents' own headings, which the draft turned into training lines."""
+    draft_pack(pack, count=10, train_count=100)
+    trained = [line["messages"][1]["content"] for line in lines(pack.sft_file)]
+    mine = {"question": trained[0], "answer": "My answer.", "facts": [], "split": "test"}
+    with pack.eval_file.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(mine) + "\n")
+    draft_pack(pack, count=10, train_count=100)
+    retrained = [line["messages"][1]["content"] for line in lines(pack.sft_file)]
+    assert trained[0] not in retrained and len(retrained) == len(trained) - 1

@@ -65,6 +65,19 @@ def _kept_lines(path: Path) -> list[str]:
     return kept
 
 
+def _asked_by_a_person(path: Path) -> set[str]:
+    """The questions (lowercased) of the eval lines a person wrote or edited."""
+    asked = set()
+    for text in _kept_lines(path):
+        try:
+            line = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(line, dict) and isinstance(line.get("question"), str):
+            asked.add(line["question"].strip().lower())
+    return asked
+
+
 def _documents(pack: DomainPack) -> tuple[list[tuple[str, object]], list[tuple[str, str]]]:
     """The pack's documents, loaded, and the reasons the others were skipped. The scaffold's
     welcome page is left out when the pack has other documents: it describes the pack, not
@@ -223,7 +236,12 @@ def draft_pack(
     eval_lines = [_eval_line(p, split_of[p.source]) for p in in_eval]
     held = declines[: max(count // 5, 2)]
     eval_lines += [_eval_line(p, ("dev", "test")[i % 2]) for i, p in enumerate(held)]
-    trained = [p for p in answers if p.source not in eval_sources][:train_count]
+    # a question a person's eval line asks is never trained on: the eval would score recall
+    asked = _asked_by_a_person(pack.eval_file)
+    trained = [
+        p for p in answers if p.source not in eval_sources and p.question.lower() not in asked
+    ]
+    trained = trained[:train_count]
     trained += declines[len(held) :]
     covering = [d for path, d in documents if path not in drafted.skipped]
     _draft_description(pack, load_pack_config(pack).title, covering)

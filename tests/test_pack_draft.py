@@ -227,6 +227,9 @@ def test_pack_new_from_skips_a_bad_file_names_it_and_uses_the_rest(tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert f"skipped {folder / 'data.txt'}: binary file" in result.output
     pack = Path(os.environ["ASSISTANT_HOME"]) / "packs" / "mixed"
+    assert not (pack / "docs" / "data.txt").exists()  # not kept: nothing can read it
+    assert "data.txt" not in (pack / "SOURCES.md").read_text("utf-8")
+    assert (folder / "data.txt").is_file()
     assert "Café crème" in (pack / "docs" / "menu.txt").read_bytes().decode("cp1252")
     assert any(line.get("origin") == "drafted" for line in lines(pack / "sft" / "train.jsonl"))
 

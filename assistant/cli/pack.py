@@ -214,8 +214,26 @@ def _index_new_pack(domain: DomainPack, ctx: Context, from_dir: Path | None) -> 
         why = "; ".join(f"{path}: {reason}" for path, reason in skips[:3])
         raise AssistantError(f"no document in {from_dir} could be read ({why})")
     for path, reason in skips:
-        click.secho(f"  skipped {path}: {reason}", fg="yellow", err=True)
+        click.secho(f"  skipped {path}: {reason} (not copied)", fg="yellow", err=True)
+    if from_dir is not None:
+        _drop_copies(domain, [s.path for s in report.skipped])
     return f"indexed: {report.summary()}, {report.chunks_total} chunks"
+
+
+def _drop_copies(domain: DomainPack, paths: list[str]) -> None:
+    """Remove the new pack's copies of files its index skipped, and their SOURCES.md lines: a
+    200 MB file nothing can read is not kept (the original in --from is untouched)."""
+    sources = domain.root / "SOURCES.md"
+    listing = sources.read_text("utf-8").splitlines(keepends=True) if sources.is_file() else []
+    for path in paths:
+        copy = Path(path).resolve()
+        if domain.docs_dir.resolve() not in copy.parents:
+            continue
+        copy.unlink(missing_ok=True)
+        relative = copy.relative_to(domain.root.resolve()).as_posix()
+        listing = [line for line in listing if not line.startswith(f"- {relative} ")]
+    if listing:
+        sources.write_text("".join(listing), "utf-8")
 
 
 def _origin_of(domain: DomainPack, from_dir: Path | None, path: str) -> str:

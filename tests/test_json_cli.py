@@ -40,6 +40,15 @@ def _small_pack(tmp_path: Path) -> None:
     assert _invoke(*new).exit_code == 0
 
 
+def _milvus_pack(tmp_path: Path) -> None:
+    """A user pack `json-milvus` indexed with FAISS whose pack.toml now names Milvus."""
+    from store_helpers import set_store, store_pack
+
+    pack = store_pack("json-milvus", "faiss")
+    assert _invoke("index", "add-docs", "json-milvus", str(FIXTURES)).exit_code == 0
+    set_store(pack, "milvus")
+
+
 def _archive(tmp_path: Path) -> None:
     """tmp_path/share.tar.gz: a new pack's export, for `pack import`."""
     assert _invoke("pack", "new", "share", "--no-index", "--dir", str(tmp_path)).exit_code == 0
@@ -58,6 +67,7 @@ COMMANDS = {
     "index rebuild": ["index", "rebuild", "json-pack", "--json"],
     "index stats": ["index", "stats", "penguin-wood", "--json"],
     "index search": ["index", "search", "penguin-wood", "kiln", "-k", "1", "--json"],
+    "index migrate": ["index", "migrate", "json-milvus", "--to", "milvus", "--json"],
     "models": ["models", "--json"],
     "config": ["config", "--json"],
     "pack list": ["pack", "list", "--json"],
@@ -74,6 +84,7 @@ PREPARE = {
     "index add-docs": _pack_with_docs,
     "index remove": _indexed_pack,
     "index rebuild": _pack_with_docs,
+    "index migrate": _milvus_pack,
     "pack import": _archive,
     "pack draft": _small_pack,
     "train": _small_pack,

@@ -114,9 +114,8 @@ def serve(
     remote = ctx.settings.settings.models.backend == "openai"
     concurrency = concurrency or (REMOTE_CONCURRENCY if remote else 1)
     if workers > 1:
-        _serve_workers(
-            ctx, api_key, hosts, queue_size, concurrency, (host, port, workers), log_level
-        )
+        where = (host, port, workers)
+        _serve_workers(ctx, api_key, hosts, (queue_size, concurrency), where, log_level)
         return
     app = create_app(
         router,

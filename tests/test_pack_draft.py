@@ -245,3 +245,13 @@ def test_a_question_a_person_s_eval_asks_is_never_trained_on(pack) -> None:
     draft_pack(pack, count=10, train_count=100)
     retrained = [line["messages"][1]["content"] for line in lines(pack.sft_file)]
     assert trained[0] not in retrained and len(retrained) == len(trained) - 1
+
+
+def test_drafted_replies_carry_no_citation_training_would_double(pack) -> None:
+    """Training inserts the right passage's [n] into a reply (RAFT shuffles the passages); a
+    drafted "[1]" stayed beside it and taught the Valgrind adapter to end "... [1]. [1]"."""
+    from assistant.text import CITATION
+
+    draft_pack(pack, count=10)
+    replies = [line["messages"][2]["content"] for line in lines(pack.sft_file)]
+    assert replies and not any(CITATION.search(reply) for reply in replies)

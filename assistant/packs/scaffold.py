@@ -117,7 +117,7 @@ def _examples(name: str, title: str) -> tuple[list[dict], list[dict]]:
                 {"role": "user", "content": f"What does the {title} pack do?"},
                 {
                     "role": "assistant",
-                    "content": f"This pack {WELCOME_FACT} [1].",
+                    "content": f"This pack {WELCOME_FACT}.",
                 },
             ],
             "source": WELCOME_DOC,

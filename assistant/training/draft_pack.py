@@ -115,7 +115,9 @@ def _sft_line(pair: Pair, persona: str, decline: str) -> dict:
     elif pair.kind == "near_topic":
         reply = NOT_COVERED
     else:
-        reply = f"{pair.answer} [1]"
+        # no citation here: training puts the right passage's [n] in (raft.insert_citation);
+        # a written "[1]" stayed beside it and taught answers to end "... [3]. [1]"
+        reply = pair.answer
     messages = [
         {"role": "system", "content": persona},
         {"role": "user", "content": pair.question},

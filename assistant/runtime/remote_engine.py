@@ -23,8 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -65,25 +64,22 @@ class HttpCompletions:
         )
 
     def get(self, path: str) -> Any:
-        with self._reaching() as attempt:
-            response = attempt(lambda: self.client.get(path))
-            return self._json(response, path)
+        return self._json(self._attempt(lambda: self.client.get(path)), path)
 
     def handle_completions(
         self, request: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool] | None = None
     ) -> dict[str, Any]:
         body = {**request, "stream": on_chunk is not None}
         if on_chunk is None:
-            with self._reaching() as attempt:
-                response = attempt(lambda: self.client.post("/v1/completions", json=body))
-                return self._json(response, "/v1/completions")
+            response = self._attempt(lambda: self.client.post("/v1/completions", json=body))
+            return self._json(response, "/v1/completions")
         self._stream(body, on_chunk)
         return {}
 
     def _stream(self, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
         received = False
-        with self._reaching() as attempt:
-            stream = attempt(lambda: self.client.send(self._post(body), stream=True))
+        request = self.client.build_request("POST", "/v1/completions", json=body)
+        stream = self._attempt(lambda: self.client.send(request, stream=True))
         try:
             if stream.status_code >= 400:
                 stream.read()
@@ -106,35 +102,27 @@ class HttpCompletions:
         finally:
             stream.close()
 
-    def _post(self, body: dict[str, Any]) -> httpx.Request:
-        return self.client.build_request("POST", "/v1/completions", json=body)
-
-    @contextmanager
-    def _reaching(self) -> Iterator[Callable[[Callable[[], httpx.Response]], httpx.Response]]:
-        """Calls that are tried again while no engine answers (connection refused or timed
-        out before a byte came back), waiting longer each time."""
-
-        def attempt(call: Callable[[], httpx.Response]) -> httpx.Response:
-            wait = FIRST_RETRY_S
-            for tries_left in range(self.retries, -1, -1):
-                try:
-                    return call()
-                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                    if tries_left == 0:
-                        raise EngineUnavailable(
-                            f"no engine answers at {self.base_url} ({_reason(exc)}): start it"
-                            " (`assistant engine prepare` prints the launch line) or fix"
-                            " models.base_url"
-                        ) from None
-                    time.sleep(wait)
-                    wait *= 2
-                except httpx.TransportError as exc:
+    def _attempt(self, call: Callable[[], httpx.Response]) -> httpx.Response:
+        """`call`, tried again while no engine answers (connection refused or timed out
+        before a byte came back), waiting longer each time."""
+        wait = FIRST_RETRY_S
+        for tries_left in range(self.retries, -1, -1):
+            try:
+                return call()
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if tries_left == 0:
                     raise EngineUnavailable(
-                        f"the engine at {self.base_url} failed ({_reason(exc)}): see its log"
+                        f"no engine answers at {self.base_url} ({_reason(exc)}): start it"
+                        " (`assistant engine prepare` prints the launch line) or fix"
+                        " models.base_url"
                     ) from None
-            raise AssertionError("unreachable")
-
-        yield attempt
+                time.sleep(wait)
+                wait *= 2
+            except httpx.TransportError as exc:
+                raise EngineUnavailable(
+                    f"the engine at {self.base_url} failed ({_reason(exc)}): see its log"
+                ) from None
+        raise AssertionError("unreachable")
 
     def _json(self, response: httpx.Response, path: str) -> Any:
         if response.status_code in (401, 403):
@@ -180,6 +168,7 @@ class RemoteEngine:
         api_key = os.environ.get(models.api_key_env) or None
         self.http = HttpCompletions(models.base_url, api_key, models.timeout, models.retries)
         self.adapter_ids: dict[str, int] = {}  # pack name -> the engine's adapter id
+        self._file_names: dict[str, str] = {}  # pack name -> its GGUF LoRA's file name
         self._listed: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self.load_seconds = 0.0
@@ -200,7 +189,10 @@ class RemoteEngine:
         gave it; a one-line error when the engine lacks it or runs an older one."""
         from assistant.runtime.gguf_files import lora_file_name
 
-        wanted = lora_file_name(pack, self.loaded)
+        # the adapter's files are hashed once per process, as the local engine exports once
+        if pack.name not in self._file_names:
+            self._file_names[pack.name] = lora_file_name(pack, self.loaded)
+        wanted = self._file_names[pack.name]
         # asked again for every answer (one small GET): an engine restarted with other
         # adapters numbers them anew, and a remembered id would pick another pack's
         listed = self.listed_adapters(refresh=True)
